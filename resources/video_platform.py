@@ -1,0 +1,109 @@
+"""The video platform as the pipeline sees it: one Dagster resource interface, any platform behind it.
+
+Assets search, probe and download only through `VideoPlatform`, so production (YouTube) and the
+local sandbox are driven by identical calls: `search_url` / `watch_url` / `probe_url` build the
+platform's addresses and `youtube_dl()` returns a YoutubeDL with the platform's extractors
+registered and ffmpeg on PATH.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from dagster import ConfigurableResource
+from pydantic import Field
+from yt_dlp import YoutubeDL
+from yt_dlp.extractor.common import InfoExtractor
+
+from resources.media_tools import ensure_ffmpeg_on_path
+
+VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+
+
+def validate_video_id(video_id: str) -> str:
+    """Return the id if it is a well-formed 11-character platform id; ValueError otherwise.
+
+    Ids come from CSVs and search results and end up in URLs and file names, so they are
+    checked before they touch either.
+    """
+    if not isinstance(video_id, str) or not VIDEO_ID_RE.fullmatch(video_id):
+        raise ValueError(f"invalid video id {video_id!r}: expected 11 characters of [A-Za-z0-9_-]")
+    return video_id
+
+
+class VideoPlatform(ConfigurableResource):
+    """Base for video platforms; subclasses supply addresses and any extra yt-dlp extractors."""
+
+    cookie_file: str | None = Field(default=None, description="Netscape cookie file passed to yt-dlp.")
+    proxy: str | None = Field(default=None, description="Proxy URL for all platform traffic.")
+    sleep_interval_s: float = Field(default=0.0, ge=0, description="Pause before each download (politeness).")
+    socket_timeout_s: float = Field(default=30.0, gt=0, description="Per-socket-operation timeout.")
+    retries: int = Field(default=10, ge=0, description="Download retries on transient HTTP errors.")
+    extractor_retries: int = Field(default=3, ge=0, description="Metadata/search request retries.")
+
+    @property
+    def search_key(self) -> str:
+        """yt-dlp search prefix: `f"{search_key}{n}:{query}"` searches the platform."""
+        raise NotImplementedError(f"{type(self).__name__} must define search_key")
+
+    def watch_url(self, video_id: str) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must define watch_url")
+
+    def probe_url(self, video_id: str) -> str:
+        """oEmbed URL: a cheap existence check (200 = still public) that downloads no media."""
+        raise NotImplementedError(f"{type(self).__name__} must define probe_url")
+
+    def search_url(self, query: str, n: int) -> str:
+        if n < 1:
+            raise ValueError(f"search result count must be >= 1, got {n}")
+        return f"{self.search_key}{n}:{query}"
+
+    def youtube_dl(self, **opts: Any) -> YoutubeDL:
+        """A YoutubeDL for this platform; `opts` are yt-dlp params and override the resource's."""
+        ensure_ffmpeg_on_path()
+        params: dict[str, Any] = {
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "socket_timeout": self.socket_timeout_s,
+            "retries": self.retries,
+            "extractor_retries": self.extractor_retries,
+        }
+        if self.cookie_file:
+            params["cookiefile"] = self.cookie_file
+        if self.proxy:
+            params["proxy"] = self.proxy
+        if self.sleep_interval_s:
+            params["sleep_interval"] = self.sleep_interval_s
+        extractor_args = {**self._extractor_args(), **opts.pop("extractor_args", {})}
+        params.update(opts)
+        if extractor_args:
+            params["extractor_args"] = extractor_args
+        ydl = YoutubeDL(params, auto_init=False)
+        for extractor in self._extractors():  # before the defaults, or the generic IE takes every URL
+            ydl.add_info_extractor(extractor)
+        ydl.add_default_info_extractors()
+        return ydl
+
+    def _extractors(self) -> list[InfoExtractor]:
+        """Extractors this platform needs beyond yt-dlp's built-ins."""
+        return []
+
+    def _extractor_args(self) -> dict[str, dict[str, list[str]]]:
+        return {}
+
+
+class YouTubePlatform(VideoPlatform):
+    """Production: YouTube through yt-dlp's built-in extractors."""
+
+    @property
+    def search_key(self) -> str:
+        return "ytsearch"
+
+    def watch_url(self, video_id: str) -> str:
+        return f"https://www.youtube.com/watch?v={validate_video_id(video_id)}"
+
+    def probe_url(self, video_id: str) -> str:
+        return f"https://www.youtube.com/oembed?{urlencode({'url': self.watch_url(video_id), 'format': 'json'})}"
