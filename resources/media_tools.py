@@ -18,10 +18,14 @@ import imageio_ffmpeg
 _LOCK = threading.Lock()
 
 
-def user_bin_dir() -> pathlib.Path:
-    """Per-user directory for tool links (XDG cache dir, so nothing is written into the venv)."""
+def user_cache_dir() -> pathlib.Path:
+    """Per-user cache root for the project (XDG), so nothing is written into the venv or repo."""
     cache = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(cache) / "kinetics-curation" / "bin"
+    return pathlib.Path(cache) / "kinetics-curation"
+
+
+def user_bin_dir() -> pathlib.Path:
+    return user_cache_dir() / "bin"
 
 
 def ffmpeg_exe() -> pathlib.Path:

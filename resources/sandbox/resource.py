@@ -1,0 +1,112 @@
+"""The sandbox as a Dagster resource: a `VideoPlatform` whose platform is a local SandboxServer.
+
+Only the addresses and the extra yt-dlp extractors differ from `YouTubePlatform`; the pipeline
+makes identical calls on both. The world is built and the server started lazily on first use
+(most runs touch the platform in one or two assets only), and stopped at resource teardown.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import pathlib
+import threading
+
+from dagster import InitResourceContext
+from pydantic import Field, PrivateAttr
+from yt_dlp.extractor.common import InfoExtractor
+
+from resources.sandbox.faults import FaultConfig
+from resources.sandbox.server import SandboxServer, oembed_url, watch_url
+from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
+from resources.sandbox.ytdlp_extractors import SandboxIE, SandboxSearchIE
+from resources.media_tools import user_cache_dir
+from resources.video_platform import VideoPlatform
+
+CLOCK_AFTER_EPOCH = datetime.timedelta(days=365)
+
+
+class SandboxPlatform(VideoPlatform):
+    """A deterministic local stand-in for the video platform, reached through yt-dlp over HTTP."""
+
+    seed: int = Field(default=0, description="World seed: same seed, same videos, ids and removals.")
+    classes: list[str] | None = Field(default=None, description="Kinetics-700 class names; None = the demo set.")
+    relevant_per_class: int = Field(default=60, ge=0)
+    distractors_per_class: int = Field(default=20, ge=0)
+    reupload_rate: float = Field(default=0.08, ge=0, le=1)
+    compilations_per_class: int = Field(default=1, ge=0)
+    width: int = Field(default=160, gt=0)
+    height: int = Field(default=120, gt=0)
+    fps: int = Field(default=25, gt=0)
+    cache_dir: str | None = Field(default=None, description="Rendered-media cache; None = per-user cache dir.")
+    clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = epoch + 1 year.")
+    fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of requests that fail transiently.")
+    fault_seed: int = Field(default=0)
+
+    _server: SandboxServer | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig(
+            seed=self.seed,
+            classes=tuple(self.classes) if self.classes is not None else DEMO_CLASSES,
+            relevant_per_class=self.relevant_per_class,
+            distractors_per_class=self.distractors_per_class,
+            reupload_rate=self.reupload_rate,
+            compilations_per_class=self.compilations_per_class,
+            width=self.width,
+            height=self.height,
+            fps=self.fps,
+        )
+
+    def clock_date(self, config: WorldConfig) -> datetime.date:
+        if self.clock is None:
+            return config.epoch + CLOCK_AFTER_EPOCH
+        try:
+            return datetime.date.fromisoformat(self.clock)
+        except ValueError:
+            raise ValueError(f"SandboxPlatform.clock must be YYYY-MM-DD, got {self.clock!r}") from None
+
+    @property
+    def server(self) -> SandboxServer:
+        """The running server, started on first use (tests and evaluation may move its clock)."""
+        with self._lock:
+            if self._server is None:
+                config = self.world_config()
+                # Different world configs render different media: keep their caches apart.
+                key = hashlib.sha1(repr(config).encode()).hexdigest()[:16]
+                root = pathlib.Path(self.cache_dir) if self.cache_dir else user_cache_dir() / "sandbox"
+                world = World(config, root / f"world-{key}")
+                faults = FaultConfig(rate=self.fault_rate, seed=self.fault_seed)
+                self._server = SandboxServer(world, self.clock_date(config), faults).start()
+            return self._server
+
+    @property
+    def started(self) -> bool:
+        return self._server is not None
+
+    def shutdown(self) -> None:
+        """Stop the server if it was started; safe to call more than once."""
+        with self._lock:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self.shutdown()
+
+    @property
+    def search_key(self) -> str:
+        return SandboxSearchIE.SEARCH_KEY
+
+    def watch_url(self, video_id: str) -> str:
+        return watch_url(self.server.base_url, video_id)
+
+    def probe_url(self, video_id: str) -> str:
+        return oembed_url(self.server.base_url, video_id)
+
+    def _extractors(self) -> list[InfoExtractor]:
+        return [SandboxSearchIE(), SandboxIE()]
+
+    def _extractor_args(self) -> dict[str, dict[str, list[str]]]:
+        return {SandboxSearchIE.SEARCH_KEY: {"base_url": [self.server.base_url]}}
