@@ -1,0 +1,58 @@
+"""``kinetics``: the human entry point — run the demo, open the UI, inspect annotation files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Curate Kinetics-style human-action video datasets.", no_args_is_help=True)
+
+
+@app.command()
+def demo() -> None:
+    """Run the main job on the embedded default (the sandbox profile) into the local Dagster instance."""
+    from kinetics_assets.demo import run_demo
+
+    run_demo(echo=typer.echo)
+
+
+@app.command()
+def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
+    """Open the Dagster UI (``dagster dev``) on 127.0.0.1 over the same instance the demo writes to."""
+    from kinetics_assets.instance import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "kinetics_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+@app.command()
+def stats(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="official annotation CSVs"),
+    edition: str = typer.Option("", help="edition whose class list validates labels (default: guessed)"),
+) -> None:
+    """Print Table 1 rows (clips per class) for annotation files and a summary of rejected rows."""
+    from kinetics_assets.editions.annotations import guess_edition, import_annotations
+    from kinetics_assets.editions.statistics import table1
+
+    chosen = edition or guess_edition(files)
+    result = import_annotations(files, chosen)
+    rows = table1(result.rows, chosen)
+    typer.echo(f"Edition: {chosen} ({len(result.rows)} rows accepted from {len(files)} file(s))\n")
+    typer.echo(rows.to_markdown(index=False) if not rows.empty else "no labelled rows to count")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(
+        f"\nRejected rows: {len(result.rejected)}; exact duplicates collapsed: {result.duplicates_collapsed}"
+    )
+    if not result.rejected.empty:
+        by_reason = result.rejected.groupby("reason").size().sort_values(ascending=False)
+        for reason, count in by_reason.head(20).items():
+            typer.echo(f"  {count:6d}  {reason}")
+        first = result.rejected.iloc[0]
+        typer.echo(f"  first: {first.source_file}:{first.line}")

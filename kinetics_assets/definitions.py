@@ -1,0 +1,16 @@
+"""The code location: every stage's assets and checks, the jobs, and the active profile's resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs import JOBS
+from kinetics_assets.editions import assets as edition_assets
+from resources.profiles import resources_for
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([edition_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([edition_assets]),
+    jobs=JOBS,
+    resources=resources_for(),
+)

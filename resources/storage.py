@@ -1,0 +1,76 @@
+"""Where the pipeline keeps what it makes: asset values (parquet) and artefacts (reports, tables, plots, clips).
+
+Local filesystem in the sandbox profile; every write goes to a temporary name first and is renamed into place,
+so a crash never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _safe_relative(relpath: str) -> Path:
+    relative = Path(relpath)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise ValueError(f"store path {relpath!r} must be relative and stay inside the store")
+    return relative
+
+
+class LocalArtifactStore(dg.ConfigurableResource):
+    """Reports, tables and plots that a curator opens: one folder tree under ``root``."""
+
+    root: str
+
+    def path(self, relpath: str) -> Path:
+        return Path(self.root) / _safe_relative(relpath)
+
+    def write_bytes(self, relpath: str, data: bytes) -> Path:
+        return atomic_write_bytes(self.path(relpath), data)
+
+    def write_text(self, relpath: str, text: str) -> Path:
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def write_csv(self, relpath: str, frame: pd.DataFrame) -> Path:
+        return self.write_text(relpath, frame.to_csv(index=False))
+
+
+class LocalParquetIOManager(dg.ConfigurableIOManager):
+    """Asset values are DataFrames, stored as ``{base_dir}/{asset key}/{partition or _}.parquet``."""
+
+    base_dir: str
+
+    def _path(self, context: dg.OutputContext | dg.InputContext, partition_key: str | None) -> Path:
+        return Path(self.base_dir, *context.asset_key.path, f"{partition_key or '_'}.parquet")
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, not a DataFrame")
+        partition = context.partition_key if context.has_partition_key else None
+        path = self._path(context, partition)
+        atomic_write_bytes(path, obj.to_parquet(index=False))
+        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            return pd.concat([pd.read_parquet(self._path(context, key)) for key in keys], ignore_index=True)
+        return pd.read_parquet(self._path(context, None))
