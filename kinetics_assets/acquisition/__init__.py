@@ -1,0 +1,1 @@
+"""Candidate acquisition: turning action classes into platform search queries and candidates."""
