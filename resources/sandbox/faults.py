@@ -21,7 +21,8 @@ FAULT_KINDS = ("429", "503", "timeout", "truncated")
 class FaultConfig:
     """How often and which faults the sandbox server injects.
 
-    rate: probability in [0, 1] that a faultable request fails.
+    rate: probability in [0, 1] that a request to a platform endpoint (search, watch page,
+      player API, oEmbed, media) fails.
     kinds: the faults to draw from, uniformly: "429" (Too Many Requests with Retry-After),
       "503" (Service Unavailable), "timeout" (stall `stall_s` seconds, then drop the
       connection without a response), "truncated" (Content-Length promises more than is sent).

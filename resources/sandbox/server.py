@@ -155,32 +155,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, head: bool) -> None:
         sandbox = self.server.sandbox
         url = urlsplit(self.path)
-        query = parse_qs(url.query)
         try:
-            if url.path == OEMBED_PATH:
-                return self._oembed(sandbox, query, head)
             route = self._route(url.path)
             if route is None:
                 return self._send_text(HTTPStatus.NOT_FOUND, f"no such page: {url.path}", head)
             fault = sandbox.faults.decide(self.path)
             if fault in ("429", "503", "timeout"):
                 return self._inject(fault)
-            route(sandbox, url.path, query, head, truncate=fault == "truncated")
+            route(sandbox, url.path, parse_qs(url.query), head, truncate=fault == "truncated")
         except BadRequest as err:
             self._send_text(HTTPStatus.BAD_REQUEST, f"Bad Request: {err}", head)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client hung up (ffmpeg does this when seeking)
 
     def _route(self, path: str):
-        if path == SEARCH_PATH:
-            return self._search
-        if path == WATCH_PATH:
-            return self._watch
-        if path == PLAYER_API_PATH:
-            return self._player
         if path.startswith(MEDIA_PREFIX):
             return self._media
-        return None
+        return {
+            SEARCH_PATH: self._search,
+            WATCH_PATH: self._watch,
+            PLAYER_API_PATH: self._player,
+            OEMBED_PATH: self._oembed,
+        }.get(path)
 
     # -- endpoints -------------------------------------------------------------------------
     def _search(self, sandbox: SandboxServer, path: str, query: dict, head: bool, truncate: bool) -> None:
@@ -211,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_text(HTTPStatus.FORBIDDEN, "Forbidden", head)
         self._send_file(sandbox.world.media_path(video_id), head, truncate)
 
-    def _oembed(self, sandbox: SandboxServer, query: dict, head: bool) -> None:
+    def _oembed(self, sandbox: SandboxServer, path: str, query: dict, head: bool, truncate: bool) -> None:
         target = urlsplit(_single(query, "url"))
         if target.path != WATCH_PATH:
             raise BadRequest(f"url must be a watch URL ({WATCH_PATH}?v=ID), got {target.path!r}")
@@ -236,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
             "height": meta.height,
             "html": f'<iframe src="{base}/embed/{video_id}" width="{meta.width}" height="{meta.height}"></iframe>',
         }
-        self._send_json(HTTPStatus.OK, body, head)
+        self._send_json(HTTPStatus.OK, body, head, truncate)
 
     # -- response writing ------------------------------------------------------------------
     def _inject(self, fault: str) -> None:
