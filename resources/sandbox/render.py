@@ -1,0 +1,397 @@
+"""Procedural, deterministic pixels for the sandbox platform's videos.
+
+The action class fixes the MOTION (trajectory family, period, direction, number of moving parts); each video's
+own seed fixes the APPEARANCE (background, colours, sizes, placement, speed jitter). A model can therefore only
+tell classes apart by how things move, which is what a small 3D-conv net should learn. Outside the action
+segment the scene is still or drifts slowly (periods of many seconds, unlike any action).
+
+Everything here is pure numpy + PyAV; the same spec always yields the same frames and (with one encoder thread)
+the same MP4 bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+DATA_DIR = Path(__file__).with_name("data")
+
+FAMILIES = (
+    "oscillate", "orbit", "bounce", "stack", "rotate_bar", "spin", "traverse",
+    "arc", "pendulum", "burst", "jab", "scrub", "square", "zigzag",
+)
+TAU = 2.0 * math.pi
+
+
+def stable_int(text: str) -> int:
+    """A 64-bit integer from text that, unlike hash(), is the same in every process."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How the action of one class moves; shared by every video of the class."""
+
+    family: str
+    period: float      # seconds per cycle
+    parts: int         # number of moving parts
+    direction: float   # degrees
+    amplitude: float   # fraction of frame height
+    spin: int          # +1 or -1: sense of rotation / travel
+
+
+@functools.cache
+def _motion_overrides() -> dict[str, Motion]:
+    raw = json.loads((DATA_DIR / "motions.json").read_text(encoding="utf-8"))
+    return {label: Motion(**spec) for label, spec in raw.items() if not label.startswith("_")}
+
+
+def class_motion(label: str) -> Motion:
+    """The class's motion: hand-picked for demo classes, otherwise derived from the class name."""
+    override = _motion_overrides().get(label)
+    if override is not None:
+        return override
+    rng = np.random.default_rng(stable_int("motion/" + label))
+    return Motion(
+        family=FAMILIES[int(rng.integers(len(FAMILIES)))],
+        period=float(rng.uniform(0.35, 2.2)),
+        parts=int(rng.integers(1, 5)),
+        direction=float(rng.uniform(0.0, 180.0)),
+        amplitude=float(rng.uniform(0.15, 0.4)),
+        spin=int(rng.choice([-1, 1])),
+    )
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An original video: a seeded look, plus the class motion during [action_start, action_end) seconds."""
+
+    look_seed: int
+    width: int
+    height: int
+    fps: int
+    n_frames: int
+    motion: Motion | None = None
+    action_start: float = 0.0
+    action_end: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transform:
+    """What a re-uploader did to someone else's video before uploading it again."""
+
+    width: int
+    height: int
+    mirror: bool = False
+    crop: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # share cut from left, top, right, bottom
+    pad: float = 0.0              # share of output height given to black letterbox bars (split top/bottom)
+    brightness: float = 0.0       # added to every channel (0..255 scale)
+    contrast: float = 1.0         # gain around mid-grey
+    logo_corner: int | None = None  # 0..3 clockwise from top-left: a small opaque channel logo
+    trim_frames: int = 0          # frames dropped from the start of the source
+    crf: int = 23
+
+
+@dataclass(frozen=True)
+class Reupload:
+    source: Scene
+    transform: Transform
+
+    @property
+    def n_frames(self) -> int:
+        return self.source.n_frames - self.transform.trim_frames
+
+
+@dataclass(frozen=True)
+class Cut:
+    """`n_frames` frames of `scene` starting at its frame `first_frame`."""
+
+    scene: Scene
+    first_frame: int
+    n_frames: int
+
+
+@dataclass(frozen=True)
+class Compilation:
+    cuts: tuple[Cut, ...]
+    width: int
+    height: int
+    fps: int
+
+    @property
+    def n_frames(self) -> int:
+        return sum(cut.n_frames for cut in self.cuts)
+
+
+MediaSpec = Scene | Reupload | Compilation
+
+
+class _Look:
+    """Per-video appearance drawn from the video's own seed."""
+
+    def __init__(self, scene: Scene):
+        rng = np.random.default_rng(scene.look_seed)
+        w, h = scene.width, scene.height
+        self.background = _background(rng, w, h)
+        self.colours = rng.integers(0, 256, size=(8, 3), dtype=np.uint8)
+        self.radius = max(2.0, h * rng.uniform(0.035, 0.07))
+        self.cx = w * rng.uniform(0.4, 0.6)
+        self.cy = h * rng.uniform(0.42, 0.58)
+        self.amp_scale = rng.uniform(0.85, 1.15)
+        self.period_scale = rng.uniform(0.88, 1.12)
+        self.direction_jitter = rng.uniform(-10.0, 10.0)
+        self.phase = rng.uniform(0.0, 1.0)
+        self.still = bool(rng.random() < 0.4)
+        n_idle = int(rng.integers(1, 5))
+        self.idle_base = rng.uniform([0.15 * w, 0.2 * h], [0.85 * w, 0.8 * h], size=(n_idle, 2))
+        self.idle_periods = rng.uniform(6.0, 14.0, size=(n_idle, 2))
+        self.idle_phases = rng.uniform(0.0, TAU, size=(n_idle, 2))
+
+
+def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A gradient between two random colours, a few static rectangles and a fixed texture."""
+    c0, c1 = rng.uniform(0, 255, size=(2, 3))
+    angle = rng.uniform(0, TAU)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ramp = (xx * math.cos(angle) + yy * math.sin(angle)).astype(np.float32)
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1.0)
+    img = c0[None, None, :] * (1 - ramp[..., None]) + c1[None, None, :] * ramp[..., None]
+    for _ in range(int(rng.integers(2, 7))):
+        x0, x1 = sorted(rng.integers(0, w, size=2))
+        y0, y1 = sorted(rng.integers(0, h, size=2))
+        img[y0:y1 + 1, x0:x1 + 1] = rng.uniform(0, 255, size=3)
+    img += rng.normal(0.0, 6.0, size=(h, w, 1))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+Point = tuple[float, float, int, float]  # x, y, colour index, radius scale
+
+
+def _action_points(m: Motion, look: _Look, t: float, w: int, h: int) -> list[Point]:
+    """Where the class's moving parts are at time t (seconds since the action started)."""
+    amp = m.amplitude * h * look.amp_scale
+    u = t / (m.period * look.period_scale) + look.phase
+    theta = math.radians(m.direction + look.direction_jitter)
+    cos_t, sin_t = math.cos(theta), math.sin(theta)
+    cx, cy, r, n, s = look.cx, look.cy, look.radius, m.parts, m.spin
+    spread = [k - (n - 1) / 2 for k in range(n)]
+    fam = m.family
+    if fam == "oscillate":
+        pts = []
+        for k, off in enumerate(spread):
+            d = amp * math.sin(TAU * (u + 0.5 * k))
+            o = off * 2.5 * r
+            pts.append((cx + d * cos_t - o * sin_t, cy + d * sin_t + o * cos_t, k, 1.0))
+        return pts
+    if fam == "orbit":
+        return [(cx + amp * math.cos(s * TAU * u + TAU * k / n), cy + amp * math.sin(s * TAU * u + TAU * k / n), k, 1.0)
+                for k in range(n)]
+    if fam == "bounce":
+        return [(cx + off * 3 * r, cy + amp / 2 - amp * abs(math.sin(math.pi * (u + 0.25 * k))), k, 1.0)
+                for k, off in enumerate(spread)]
+    if fam == "stack":
+        items = n + 1
+        cycle = u % (items + 1)
+        placed = int(cycle)
+        base = cy + amp
+        pts = [(cx, base - i * 1.9 * r, i, 1.0) for i in range(min(placed, items))]
+        if placed < items:
+            frac = cycle - placed
+            target = base - placed * 1.9 * r
+            pts.append((cx, (cy - amp) + (target - (cy - amp)) * frac * frac, placed, 1.0))
+        return pts
+    if fam in ("rotate_bar", "spin"):
+        angle = theta + (s * TAU * u if fam == "spin" else 0.9 * math.sin(TAU * u))
+        count = max(n, 3)
+        pts = [(cx + amp * (2 * j / (count - 1) - 1) * math.cos(angle),
+                cy + amp * (2 * j / (count - 1) - 1) * math.sin(angle), 0, 1.0) for j in range(count)]
+        if fam == "spin":
+            pts[0] = (*pts[0][:2], 1, 1.4)
+            pts[-1] = (*pts[-1][:2], 2, 1.4)
+        return pts
+    if fam == "traverse":
+        f = u % 1.0
+        x = -r + f * (w + 2 * r)
+        if s < 0:
+            x = w - x
+        return [(x - s * k * 2.2 * r, cy + amp * 0.3 * math.sin(TAU * 2 * f), k, 1.0) for k in range(n)]
+    if fam == "arc":
+        f = u % 1.0
+        x = cx + s * (2 * f - 1) * amp
+        return [(x - s * k * 2 * r, cy + amp * (3.0 * (f - 0.3) ** 2 - 0.5), k, 1.0) for k in range(n)]
+    if fam == "pendulum":
+        angle = 0.8 * math.sin(TAU * u)
+        length = 1.6 * amp
+        return [(cx + length * (j + 1) / n * math.sin(angle), (cy - amp) + length * (j + 1) / n * math.cos(angle),
+                 j, 1.0) for j in range(n)]
+    if fam == "burst":
+        cycle = math.floor(u)
+        f = u - cycle
+        ox = cx + 0.8 * amp * math.sin(cycle * 2.39 + look.phase * 7)
+        oy = cy - 0.4 * amp + 0.3 * amp * math.cos(cycle * 1.7)
+        return [(ox + f * amp * math.cos(TAU * k / n), oy + f * amp * math.sin(TAU * k / n), k % 8, 1.0 - 0.6 * f)
+                for k in range(n)]
+    if fam == "jab":
+        return [(cx - 0.5 * amp * cos_t + amp * max(0.0, math.sin(TAU * (u + k / n))) ** 3 * cos_t,
+                 cy + off * 3 * r + amp * max(0.0, math.sin(TAU * (u + k / n))) ** 3 * sin_t, k, 1.0)
+                for k, off in enumerate(spread)]
+    if fam == "scrub":
+        return [(cx + off * 2.5 * r + amp * math.cos(s * TAU * u + k), cy - 1.5 * amp + amp * math.sin(s * TAU * u + k),
+                 k, 0.8) for k, off in enumerate(spread)]
+    if fam == "square":
+        pts = []
+        for k in range(n):
+            f = (s * u + k / n) % 1.0
+            side, g = divmod(4 * f, 1.0)
+            corners = ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))
+            (x0, y0), (x1, y1) = corners[int(side)], corners[int(side) + 1]
+            pts.append((cx + amp * (x0 + (x1 - x0) * g), cy + amp * (y0 + (y1 - y0) * g), k, 1.0))
+        return pts
+    if fam == "zigzag":
+        f = (u / 3.0) % 1.0
+        tri = 4 * abs((u % 1.0) - 0.5) - 1
+        return [(f * w - k * 2.2 * r, cy + amp * tri, k, 1.0) for k in range(n)]
+    raise ValueError(f"unknown motion family {fam!r}")
+
+
+def _idle_points(look: _Look, t: float) -> list[Point]:
+    """Non-action content: the same objects standing still or drifting with multi-second periods."""
+    if look.still:
+        t = 0.0
+    offsets = 0.08 * np.sin(TAU * t / look.idle_periods + look.idle_phases) * look.idle_base.max()
+    return [(float(x), float(y), k, 1.0) for k, (x, y) in enumerate(look.idle_base + offsets)]
+
+
+@functools.lru_cache(maxsize=64)
+def _disc(radius: int) -> np.ndarray:
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return (xx * xx + yy * yy) <= radius * radius + radius
+
+
+def _stamp(img: np.ndarray, x: float, y: float, radius: float, colour: np.ndarray) -> None:
+    rad = max(1, int(round(radius)))
+    mask = _disc(rad)
+    h, w = img.shape[:2]
+    xi, yi = int(round(x)), int(round(y))
+    x0, y0, x1, y1 = xi - rad, yi - rad, xi + rad + 1, yi + rad + 1
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        return
+    sub = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    img[cy0:cy1, cx0:cx1][sub] = colour
+
+
+class ScenePainter:
+    """Draws frame i of a scene; built once per scene (background and look are precomputed)."""
+
+    def __init__(self, scene: Scene):
+        self.scene = scene
+        self.look = _Look(scene)
+
+    def frame(self, index: int) -> np.ndarray:
+        sc, look = self.scene, self.look
+        t = index / sc.fps
+        in_action = sc.motion is not None and sc.action_start <= t < sc.action_end
+        if in_action:
+            points = _action_points(sc.motion, look, t - sc.action_start, sc.width, sc.height)
+        else:
+            points = _idle_points(look, t)
+        img = look.background.copy()
+        for x, y, colour, scale in points:
+            _stamp(img, x, y, look.radius * scale, look.colours[colour % len(look.colours)])
+        return img
+
+
+def resize_nearest(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Nearest-neighbour resize: exact and deterministic, cheap at these sizes."""
+    h, w = img.shape[:2]
+    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.intp)
+    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.intp)
+    return img[rows[:, None], cols[None, :]]
+
+
+def apply_transform(img: np.ndarray, tr: Transform) -> np.ndarray:
+    """The re-uploader's edit of one source frame: crop, mirror, rescale, letterbox, grade, logo."""
+    h, w = img.shape[:2]
+    left, top, right, bottom = tr.crop
+    img = img[int(round(top * h)):h - int(round(bottom * h)), int(round(left * w)):w - int(round(right * w))]
+    if tr.mirror:
+        img = img[:, ::-1]
+    bar = int(round(tr.pad * tr.height / 2))
+    out = np.zeros((tr.height, tr.width, 3), dtype=np.uint8)
+    out[bar:tr.height - bar] = resize_nearest(img, tr.width, tr.height - 2 * bar)
+    if tr.brightness or tr.contrast != 1.0:
+        graded = (out.astype(np.float32) - 128.0) * tr.contrast + 128.0 + tr.brightness
+        out = np.clip(graded, 0, 255).astype(np.uint8)
+    if tr.logo_corner is not None:
+        size = max(4, tr.height // 8)
+        ys = slice(2, 2 + size) if tr.logo_corner in (0, 1) else slice(tr.height - 2 - size, tr.height - 2)
+        xs = slice(tr.width - 2 - size, tr.width - 2) if tr.logo_corner in (1, 2) else slice(2, 2 + size)
+        out[ys, xs] = (240, 240, 240)
+        out[ys, xs][size // 4:-(size // 4), size // 4:-(size // 4)] = (200, 30, 30)
+    return out
+
+
+def iter_frames(spec: MediaSpec) -> Iterator[np.ndarray]:
+    """Every RGB frame of a video, in order."""
+    if isinstance(spec, Scene):
+        painter = ScenePainter(spec)
+        for i in range(spec.n_frames):
+            yield painter.frame(i)
+    elif isinstance(spec, Reupload):
+        painter = ScenePainter(spec.source)
+        for i in range(spec.n_frames):
+            yield apply_transform(painter.frame(i + spec.transform.trim_frames), spec.transform)
+    else:
+        for cut in spec.cuts:
+            painter = ScenePainter(cut.scene)
+            for i in range(cut.first_frame, cut.first_frame + cut.n_frames):
+                img = painter.frame(i)
+                if img.shape[:2] != (spec.height, spec.width):
+                    img = resize_nearest(img, spec.width, spec.height)
+                yield img
+
+
+def spec_geometry(spec: MediaSpec) -> tuple[int, int, int, int]:
+    """(width, height, fps, crf) the spec is encoded with."""
+    if isinstance(spec, Reupload):
+        return spec.transform.width, spec.transform.height, spec.source.fps, spec.transform.crf
+    return spec.width, spec.height, spec.fps, 23
+
+
+def encode_mp4(spec: MediaSpec, path: Path) -> Path:
+    """Render and encode to H.264/yuv420p MP4 with +faststart (moov first, so players can seek over HTTP).
+
+    One encoder thread and bit-exact muxing make the bytes reproducible; the file appears atomically.
+    """
+    width, height, fps, crf = spec_geometry(spec)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    try:
+        with av.open(str(tmp), mode="w", format="mp4",
+                     options={"movflags": "+faststart", "fflags": "+bitexact"}) as container:
+            stream = container.add_stream("libx264", rate=fps, options={
+                "crf": str(crf), "preset": "veryfast", "threads": "1", "flags": "+bitexact"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.gop_size = 2 * fps
+            stream.codec_context.thread_count = 1
+            for index, rgb in enumerate(iter_frames(spec)):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
