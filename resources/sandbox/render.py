@@ -11,6 +11,7 @@ the same MP4 bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -100,6 +101,14 @@ class Transform:
     logo_corner: int | None = None  # 0..3 clockwise from top-left: a small opaque channel logo
     trim_frames: int = 0          # frames dropped from the start of the source
     crf: int = 23
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Transform:
+        fields = json.loads(raw)
+        return cls(**{**fields, "crop": tuple(fields["crop"])})
 
 
 @dataclass(frozen=True)

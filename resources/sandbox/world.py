@@ -217,16 +217,19 @@ def _durations(rng: np.random.Generator, n: int, cfg: WorldConfig) -> np.ndarray
     return frames / cfg.fps
 
 
+NEVER = np.iinfo(np.int64).max  # removal day offset of videos that stay online
+
+
 def _removals(rng: np.random.Generator, upload_days: np.ndarray, cfg: WorldConfig
               ) -> tuple[np.ndarray, list[str | None]]:
     """Exponential time-to-removal after upload; removals beyond 10 years after the epoch are dropped (None)."""
     n = len(upload_days)
     years = rng.exponential(1.0 / cfg.annual_removal_rate, n) if cfg.annual_removal_rate > 0 else np.full(n, np.inf)
-    removal = upload_days + np.ceil(np.minimum(years, 1e4) * 365.25)
+    removal = upload_days + np.ceil(np.minimum(years, 1e4) * 365.25).astype(np.int64)
     reasons, weights = zip(*((r, share) for r, (share, _) in REMOVAL_REASONS.items()))
     picked = rng.choice(len(reasons), size=n, p=np.array(weights) / sum(weights))
     keep = removal <= 3653
-    return np.where(keep, removal, -1).astype(np.int64), [reasons[p] if k else None for p, k in zip(picked, keep)]
+    return np.where(keep, removal, NEVER), [reasons[p] if k else None for p, k in zip(picked, keep)]
 
 
 def _action_segments(rng: np.random.Generator, durations: np.ndarray, fps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +269,8 @@ class _ClassBuilder:
     def _common(self, kind: str, slot: int, upload_day: int, removal: int, reason: str | None,
                 channel: int, views: float, look_seed: int) -> dict:
         return dict(id=video_id(self.cfg.seed, self.label, kind, slot), label=self.label, kind=kind,
-                    upload_date=self.days.text(upload_day), removal_date=self.days.text(removal) if removal >= 0 else None,
+                    upload_date=self.days.text(upload_day),
+                    removal_date=None if removal == NEVER else self.days.text(removal),
                     removal_reason=reason, channel=self.channels.names[channel],
                     channel_id=self.channels.ids[channel], country=self.channels.countries[channel],
                     view_count=int(views), look_seed=look_seed, fps=self.cfg.fps)
@@ -328,8 +332,7 @@ class _ClassBuilder:
         cfg, rng = self.cfg, self.rng
         n = int(round(cfg.reupload_rate * len(relevant)))
         sources = [relevant[i] for i in rng.choice(len(relevant), size=n, replace=False)]
-        source_upload = np.array([(date(int(s.upload_date[:4]), int(s.upload_date[4:6]), int(s.upload_date[6:]))
-                                   - cfg.epoch).days for s in sources], dtype=np.int64)
+        source_upload = np.array([(parse_day(s.upload_date) - cfg.epoch).days for s in sources], dtype=np.int64)
         upload, removal, reasons, channel, views, looks = self._draw_common(n, earliest=source_upload)
         records = []
         for i, src in enumerate(sources):
@@ -351,7 +354,7 @@ class _ClassBuilder:
                 duration=(src_frames - edit.trim_frames) / cfg.fps, width=edit.width, height=edit.height,
                 action_start=max(0.0, src.action_start - trim) if action_end > 0 else None,
                 action_end=action_end if action_end > 0 else None,
-                source_id=src.id, edit=json.dumps(dataclasses.asdict(edit)), cuts=None))
+                source_id=src.id, edit=edit.to_json(), cuts=None))
         return records
 
     def _compilations(self, relevant: list[VideoRecord]) -> list[VideoRecord]:
@@ -369,8 +372,7 @@ class _ClassBuilder:
                 aim = int((src.action_start + rng.uniform(-2.0, 2.0)) * cfg.fps) if on_action \
                     else int(rng.random() * (total - length))
                 cuts.append([src.id, max(0, min(aim, total - length)), max(length, 1)])
-            latest = max((date(int(s.upload_date[:4]), int(s.upload_date[4:6]), int(s.upload_date[6:]))
-                          - cfg.epoch).days for s in picked)
+            latest = max((parse_day(s.upload_date) - cfg.epoch).days for s in picked)
             upload, removal, reasons, channel, views, looks = self._draw_common(
                 1, earliest=np.array([latest]), views_median=20000.0)
             common = self._common("compilation", slot, int(upload[0]), int(removal[0]), reasons[0],
@@ -432,6 +434,11 @@ def build_index(cfg: WorldConfig, path: Path) -> None:
         raise
     con.close()
     os.replace(tmp, path)
+
+
+def parse_day(yyyymmdd: str) -> date:
+    """A YYYYMMDD string as stored in records, back to a date."""
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
 
 
 def _day(on: date) -> str:
@@ -515,7 +522,7 @@ class World:
     def media_spec(self, rec: VideoRecord) -> MediaSpec:
         """What to draw for a record: its own scene, a transformed source, or cuts of several sources."""
         if rec.kind == "reupload":
-            return Reupload(self._scene(self.record(rec.source_id)), Transform(**_tuple_fields(json.loads(rec.edit))))
+            return Reupload(self._scene(self.record(rec.source_id)), Transform.from_json(rec.edit))
         if rec.kind == "compilation":
             cuts = tuple(Cut(self._scene(self.record(sid)), first, n) for sid, first, n in json.loads(rec.cuts))
             return Compilation(cuts, rec.width, rec.height, rec.fps)
@@ -544,12 +551,3 @@ class World:
                 encode_mp4(self.media_spec(rec), path)
         return path
 
-
-def _tuple_fields(raw: dict) -> dict:
-    """JSON turns the crop tuple into a list; Transform is frozen and hashable, so turn it back."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-
-
-def default_cache_dir() -> Path:
-    """Where worlds live unless told otherwise: $KINETICS_SANDBOX_CACHE or ~/.cache/kinetics-sandbox."""
-    return Path(os.environ.get("KINETICS_SANDBOX_CACHE", Path.home() / ".cache" / "kinetics-sandbox"))
