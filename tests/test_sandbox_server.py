@@ -18,26 +18,49 @@ import requests
 
 from resources.sandbox.faults import FaultConfig, FaultInjector
 from resources.sandbox.server import SandboxServer, media_url, oembed_url, watch_url
-from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import DEMO_CLASSES, REMOVAL_REASONS, World, WorldConfig
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def sandbox_world(tmp_path_factory):
-    config = WorldConfig(seed=0, classes=DEMO_CLASSES[:2], relevant_per_class=4, distractors_per_class=2)
+    config = WorldConfig(classes=DEMO_CLASSES[:2], relevant_per_class=6, distractors_per_class=3, max_duration=20.0)
     return World(config, tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture(scope="module")
 def sandbox_server(sandbox_world):
-    with SandboxServer(sandbox_world, sandbox_world.config.epoch + datetime.timedelta(days=30)) as server:
+    with SandboxServer(sandbox_world, sandbox_world.config.epoch + datetime.timedelta(days=365)) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
+def rotting_world(tmp_path_factory):
+    """A link-rot-heavy world with at least one removal of every kind (first such seed)."""
+    for seed in range(20):
+        config = WorldConfig(seed=seed, classes=DEMO_CLASSES[:2], relevant_per_class=6, annual_removal_rate=0.3)
+        world = World(config, tmp_path_factory.mktemp("rotting"))
+        truth = GroundTruth(world)
+        if {truth.removal(i).reason for i in truth.ids() if truth.removal(i)} == set(REMOVAL_REASONS):
+            return world
+    raise AssertionError("no seed in range(20) gives every removal reason")
+
+
+@pytest.fixture(scope="module")
 def public_video(sandbox_world, sandbox_server):
-    return sandbox_world.search(sandbox_world.config.classes[0], limit=1, on=sandbox_server.clock)[0]
+    """A video that is up on the server's date (chosen with ground truth; tests may read it)."""
+    return next(
+        sandbox_world.metadata(i) for i in GroundTruth(sandbox_world).ids()
+        if sandbox_world.availability(i, on=sandbox_server.clock).available
+    )
+
+
+@pytest.fixture(scope="module")
+def busy_query(sandbox_world, sandbox_server, public_video):
+    """The word of a public title that finds the most videos, so paging has something to page."""
+    return max(public_video.title.split(), key=lambda w: len(sandbox_world.search(w, 50, on=sandbox_server.clock)))
 
 
 @pytest.fixture(scope="module")
@@ -126,16 +149,28 @@ def test_unknown_but_well_formed_id_is_404(sandbox_server):
     assert requests.get(oembed_url(base, "zzzzzzzzzzz"), timeout=30).status_code == 404
 
 
-def test_search_pages_concatenate_to_the_worlds_ranking(sandbox_world, sandbox_server):
-    query = sandbox_world.config.classes[0]
+def test_search_pages_concatenate_to_the_worlds_ranking(sandbox_world, sandbox_server, busy_query):
+    expected = sandbox_world.search(busy_query, limit=6, on=sandbox_server.clock)
+    assert len(expected) > 3, "precondition: the query must fill more than one page of 3"
     pages = [
-        requests.get(f"{sandbox_server.base_url}/results", params={"search_query": query, "n": 3, "page": p}, timeout=30)
+        requests.get(
+            f"{sandbox_server.base_url}/results", params={"search_query": busy_query, "n": 3, "page": p}, timeout=30
+        ).json()
         for p in (0, 1)
     ]
-    got = [item["id"] for page in pages for item in page.json()]
-    expected = sandbox_world.search(query, limit=6, on=sandbox_server.clock)
-    assert got == [m.id for m in expected]
-    assert pages[0].json()[0] == dataclasses.asdict(expected[0])
+    assert [item["id"] for page in pages for item in page] == [m.id for m in expected]
+    assert pages[0][0] == dataclasses.asdict(expected[0])
+
+
+def test_search_leaves_out_videos_that_are_gone(sandbox_world, sandbox_server):
+    truth = GroundTruth(sandbox_world)
+    gone = [i for i in truth.ids() if not sandbox_world.availability(i, on=sandbox_server.clock).available]
+    assert gone, "precondition: some video is unavailable on the server's date"
+    for video_id in gone:
+        title = sandbox_world.metadata(video_id).title
+        found = requests.get(
+            f"{sandbox_server.base_url}/results", params={"search_query": title, "n": 50}, timeout=30).json()
+        assert video_id not in {item["id"] for item in found}
 
 
 def test_watch_page_embeds_the_player_response(public_video, sandbox_server):
@@ -155,6 +190,36 @@ def test_oembed_of_a_public_video_gives_title_and_author(public_video, sandbox_s
     assert response.status_code == 200
     assert response.json()["title"] == meta.title
     assert response.json()["author_name"] == meta.channel
+
+
+@pytest.mark.parametrize(
+    "reason, oembed_status, player_status",
+    [("private", 401, "LOGIN_REQUIRED"), ("sign_in_required", 403, "LOGIN_REQUIRED"),
+     ("country_blocked", 403, "UNPLAYABLE"), ("removed_by_user", 404, "ERROR"),
+     ("copyright", 404, "ERROR"), ("account_terminated", 404, "ERROR")],
+)
+def test_removed_videos_answer_like_the_platform(rotting_world, reason, oembed_status, player_status):
+    truth = GroundTruth(rotting_world)
+    video_id, removal = next(
+        (i, truth.removal(i)) for i in truth.ids() if truth.removal(i) and truth.removal(i).reason == reason)
+    with SandboxServer(rotting_world, removal.on) as server:
+        player = requests.get(f"{server.base_url}/api/player", params={"v": video_id}, timeout=30).json()
+        assert player["playabilityStatus"] == {
+            "status": player_status, "reason": rotting_world.availability(video_id, on=removal.on).message}
+        assert "streamingData" not in player and "videoDetails" not in player
+        assert requests.get(oembed_url(server.base_url, video_id), timeout=30).status_code == oembed_status
+        assert requests.head(media_url(server.base_url, video_id), timeout=30).status_code == 403
+
+
+def test_video_not_yet_uploaded_is_unknown_to_the_platform(sandbox_world):
+    truth = GroundTruth(sandbox_world)
+    video_id = truth.ids()[0]
+    uploaded = datetime.datetime.strptime(sandbox_world.metadata(video_id).upload_date, "%Y%m%d").date()
+    with SandboxServer(sandbox_world, uploaded - datetime.timedelta(days=1)) as server:
+        assert requests.get(f"{server.base_url}/api/player", params={"v": video_id}, timeout=30).status_code == 404
+        assert requests.get(oembed_url(server.base_url, video_id), timeout=30).status_code == 404
+        server.set_clock(uploaded)
+        assert requests.get(f"{server.base_url}/api/player", params={"v": video_id}, timeout=30).status_code == 200
 
 
 def test_oembed_rejects_non_watch_urls(sandbox_server):

@@ -8,7 +8,6 @@ makes identical calls on both. The world is built and the server started lazily 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import pathlib
 import threading
 
@@ -38,7 +37,9 @@ class SandboxPlatform(VideoPlatform):
     width: int = Field(default=160, gt=0)
     height: int = Field(default=120, gt=0)
     fps: int = Field(default=25, gt=0)
-    cache_dir: str | None = Field(default=None, description="Rendered-media cache; None = per-user cache dir.")
+    max_duration: float = Field(default=600.0, ge=3, description="Caps video length (short worlds for tests).")
+    annual_removal_rate: float = Field(default=0.03, ge=0, description="Link-rot hazard per year.")
+    cache_dir: str | None = Field(default=None, description="World cache (index + media); None = per-user cache dir.")
     clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = epoch + 1 year.")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of requests that fail transiently.")
     fault_seed: int = Field(default=0)
@@ -57,6 +58,8 @@ class SandboxPlatform(VideoPlatform):
             width=self.width,
             height=self.height,
             fps=self.fps,
+            max_duration=self.max_duration,
+            annual_removal_rate=self.annual_removal_rate,
         )
 
     def clock_date(self, config: WorldConfig) -> datetime.date:
@@ -73,10 +76,7 @@ class SandboxPlatform(VideoPlatform):
         with self._lock:
             if self._server is None:
                 config = self.world_config()
-                # Different world configs render different media: keep their caches apart.
-                key = hashlib.sha1(repr(config).encode()).hexdigest()[:16]
-                root = pathlib.Path(self.cache_dir) if self.cache_dir else user_cache_dir() / "sandbox"
-                world = World(config, root / f"world-{key}")
+                world = World(config, pathlib.Path(self.cache_dir) if self.cache_dir else user_cache_dir() / "sandbox")
                 faults = FaultConfig(rate=self.fault_rate, seed=self.fault_seed)
                 self._server = SandboxServer(world, self.clock_date(config), faults).start()
             return self._server

@@ -20,7 +20,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from resources.sandbox.faults import FaultConfig, FaultInjector
@@ -40,15 +40,11 @@ MAX_SEARCH_PAGE = 50
 MAX_QUERY_CHARS = 500
 _CHUNK = 64 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
-# The platform's playability status for each unavailability reason (None = playable).
-_PLAYABILITY_STATUS = {
-    None: "OK",
+# The platform's playability status for an unavailable video, by reason (others: "ERROR").
+_UNPLAYABLE_STATUS = {
     "private": "LOGIN_REQUIRED",
     "sign_in_required": "LOGIN_REQUIRED",
     "country_blocked": "UNPLAYABLE",
-    "removed_by_user": "ERROR",
-    "copyright": "ERROR",
-    "account_terminated": "ERROR",
 }
 # oEmbed answers like YouTube's: 401 private, 403 not embeddable here, 404 gone.
 _OEMBED_STATUS = {
@@ -56,6 +52,13 @@ _OEMBED_STATUS = {
     "sign_in_required": HTTPStatus.FORBIDDEN,
     "country_blocked": HTTPStatus.FORBIDDEN,
 }
+
+
+class Listing(NamedTuple):
+    """A video the platform has (uploaded, possibly no longer available) as of its clock."""
+
+    meta: VideoMetadata
+    availability: Availability
 
 
 class BadRequest(ValueError):
@@ -82,15 +85,17 @@ def oembed_url(base_url: str, video_id: str) -> str:
     return f"{base_url}{OEMBED_PATH}?{urlencode({'url': watch_url(base_url, video_id), 'format': 'json'})}"
 
 
-def player_response(
-    video_id: str, meta: VideoMetadata | None, availability: Availability | None, base_url: str
-) -> dict[str, Any]:
+def player_response(video_id: str, found: Listing | None, base_url: str) -> dict[str, Any]:
     """The player response for a video: playability status, and details + formats when playable."""
-    if meta is None or availability is None:
+    if found is None:
         return {"playabilityStatus": {"status": "ERROR", "reason": "Video unavailable"}, "videoId": video_id}
+    meta, availability = found
     if not availability.available:
         return {
-            "playabilityStatus": {"status": _PLAYABILITY_STATUS[availability.reason], "reason": availability.message},
+            "playabilityStatus": {
+                "status": _UNPLAYABLE_STATUS.get(availability.reason, "ERROR"),
+                "reason": availability.message,
+            },
             "videoId": video_id,
         }
     return {
@@ -200,9 +205,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not name.endswith(".mp4"):
             return self._send_text(HTTPStatus.NOT_FOUND, f"no such media: {name}", head)
         video_id = _request_video_id(name[: -len(".mp4")])
-        if sandbox.world.metadata(video_id) is None:
+        found = sandbox.lookup(video_id)
+        if found is None:
             return self._send_text(HTTPStatus.NOT_FOUND, f"no such video: {video_id}", head)
-        if not sandbox.world.availability(video_id, on=sandbox.clock).available:
+        if not found.availability.available:
             return self._send_text(HTTPStatus.FORBIDDEN, "Forbidden", head)
         self._send_file(sandbox.world.media_path(video_id), head, truncate)
 
@@ -211,10 +217,10 @@ class _Handler(BaseHTTPRequestHandler):
         if target.path != WATCH_PATH:
             raise BadRequest(f"url must be a watch URL ({WATCH_PATH}?v=ID), got {target.path!r}")
         video_id = _request_video_id(_single(parse_qs(target.query), "v"))
-        meta = sandbox.world.metadata(video_id)
-        if meta is None:
+        found = sandbox.lookup(video_id)
+        if found is None:
             return self._send_text(HTTPStatus.NOT_FOUND, "Not Found", head)
-        availability = sandbox.world.availability(video_id, on=sandbox.clock)
+        meta, availability = found
         if not availability.available:
             status = _OEMBED_STATUS.get(availability.reason, HTTPStatus.NOT_FOUND)
             return self._send_text(status, status.phrase, head)
@@ -360,12 +366,21 @@ class SandboxServer:
     def running(self) -> bool:
         return self._httpd is not None
 
-    def player_response(self, video_id: str) -> tuple[HTTPStatus, dict[str, Any]]:
-        """HTTP status (404 for ids the platform never had) and the player response as of the clock."""
+    def lookup(self, video_id: str) -> Listing | None:
+        """The video as the platform knows it today; None if it never had it or it is not uploaded yet."""
         meta = self.world.metadata(video_id)
-        availability = None if meta is None else self.world.availability(video_id, on=self.clock)
-        status = HTTPStatus.NOT_FOUND if meta is None else HTTPStatus.OK
-        return status, player_response(video_id, meta, availability, self.base_url)
+        if meta is None:
+            return None
+        availability = self.world.availability(video_id, on=self.clock)
+        if not availability.available and availability.reason is None:
+            return None
+        return Listing(meta, availability)
+
+    def player_response(self, video_id: str) -> tuple[HTTPStatus, dict[str, Any]]:
+        """HTTP status (404 for videos the platform does not have) and the player response as of the clock."""
+        found = self.lookup(video_id)
+        status = HTTPStatus.NOT_FOUND if found is None else HTTPStatus.OK
+        return status, player_response(video_id, found, self.base_url)
 
     def start(self) -> SandboxServer:
         if self._httpd is None:
