@@ -1,0 +1,232 @@
+"""The sandbox world: ids, determinism, search semantics, query augmentation, link-rot, geography, edition."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import re
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from resources.sandbox.edition import write_previous_edition
+from resources.sandbox.text import search_tokens
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import (
+    DEMO_CLASSES, REMOVAL_REASONS, VIDEO_ID_RE, World, WorldConfig, continent_of, kinetics700_classes,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "kinetics_assets" / "data"
+SMALL = WorldConfig(seed=7, classes=DEMO_CLASSES[:4], relevant_per_class=80, distractors_per_class=20,
+                    max_duration=14.0)
+LATER = SMALL.epoch + timedelta(days=365)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    return World(SMALL, tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="module")
+def truth(world) -> GroundTruth:
+    return GroundTruth(world)
+
+
+@pytest.fixture(scope="module")
+def large_world(tmp_path_factory) -> World:
+    """About 10k videos over 200 classes, at default durations: enough for population statistics."""
+    classes = tuple(sorted(kinetics700_classes()))[:200]
+    return World(WorldConfig(seed=3, classes=classes, relevant_per_class=40, distractors_per_class=10),
+                 tmp_path_factory.mktemp("large"))
+
+
+def _ids(results) -> set[str]:
+    return {m.id for m in results}
+
+
+def test_video_ids_are_11_url_safe_chars_and_unique(truth):
+    ids = truth.ids()
+    assert len(ids) == len(set(ids)) > 400
+    assert all(VIDEO_ID_RE.match(i) for i in ids)
+
+
+def test_same_seed_gives_same_world_and_search(world, tmp_path):
+    twin = World(SMALL, tmp_path)
+    assert [twin.metadata(i) for i in GroundTruth(twin).ids()] == [world.metadata(i) for i in GroundTruth(world).ids()]
+    for query in ("stacking dice", "girando o volante", "sofa"):
+        assert twin.search(query, 50, LATER) == world.search(query, 50, LATER)
+
+
+def test_different_seed_gives_different_ids_and_titles(world, tmp_path):
+    other = World(dataclasses.replace(SMALL, seed=8), tmp_path)
+    ours, theirs = GroundTruth(world).ids(), GroundTruth(other).ids()
+    assert not set(ours) & set(theirs)
+    assert [world.metadata(i).title for i in ours] != [other.metadata(i).title for i in theirs]
+
+
+def test_translated_query_finds_relevant_videos_the_english_query_misses_and_vice_versa(world, truth):
+    relevant = {i for i in truth.ids(label="stacking dice") if truth.label(i) == "stacking dice"}
+    english = _ids(world.search("stacking dice", 1000, LATER)) & relevant
+    portuguese = _ids(world.search("empilhando dados", 1000, LATER)) & relevant
+    assert portuguese - english, "Portuguese query should add relevant videos"
+    assert english - portuguese, "English query should find videos the Portuguese one misses"
+
+
+def test_verb_form_and_synonym_queries_add_recall(world, truth):
+    relevant = {i for i in truth.ids(label="steering car") if truth.label(i) == "steering car"}
+    plain = _ids(world.search("steering car", 1000, LATER)) & relevant
+    infinitive = _ids(world.search("steer car", 1000, LATER)) & relevant
+    synonym = _ids(world.search("steering wheel", 1000, LATER)) & relevant
+    assert infinitive - plain and synonym - plain
+    assert plain - infinitive
+
+
+def test_plain_query_also_returns_distractors_so_precision_matters(world, truth):
+    found = world.search("stacking dice", 1000, LATER) + world.search("dice", 1000, LATER)
+    assert any(truth.label(m.id) is None for m in found)
+    assert any(truth.label(m.id) == "stacking dice" for m in found)
+
+
+def test_search_matches_every_query_word_ignoring_case_and_accents(world):
+    results = world.search("EMPILER des DES", 1000, LATER)
+    assert results and _ids(results) == _ids(world.search("empiler dés dès", 1000, LATER))
+    for meta in results:
+        words = set(search_tokens(meta.title + " " + meta.description))
+        assert {"empiler", "des"} <= words
+
+
+def test_search_is_ranked_limited_and_rejects_bad_limits(world):
+    results = world.search("dice", 5, LATER)
+    assert len(results) == 5
+    assert results == world.search("dice", 50, LATER)[:5]
+    assert world.search("!!!", 5, LATER) == []
+    with pytest.raises(ValueError, match="limit"):
+        world.search("dice", 0, LATER)
+
+
+def test_search_omits_videos_not_yet_uploaded_or_already_removed(world, truth):
+    removed = next(i for i in truth.ids(kind="relevant") if truth.removal(i)
+                   and world.metadata(i).upload_date < truth.removal(i).on.strftime("%Y%m%d"))
+    meta, gone = world.metadata(removed), truth.removal(removed).on
+    query = meta.title
+    assert removed in _ids(world.search(query, 1000, gone - timedelta(days=1)))
+    assert removed not in _ids(world.search(query, 1000, gone))
+    uploaded = date(int(meta.upload_date[:4]), int(meta.upload_date[4:6]), int(meta.upload_date[6:]))
+    assert removed not in _ids(world.search(query, 1000, uploaded - timedelta(days=1)))
+
+
+def test_availability_flips_on_the_removal_date_with_the_platform_message(world, truth):
+    checked = 0
+    for video_id in truth.ids():
+        removal = truth.removal(video_id)
+        if removal is None or world.metadata(video_id).upload_date >= removal.on.strftime("%Y%m%d"):
+            continue
+        before, after = world.availability(video_id, removal.on - timedelta(days=1)), \
+            world.availability(video_id, removal.on)
+        assert before.available and before.reason is None
+        assert not after.available and after.reason == removal.reason
+        assert after.message == REMOVAL_REASONS[removal.reason][1]
+        checked += 1
+    assert checked > 10
+
+
+def test_unknown_or_malformed_ids_are_not_found(world):
+    assert world.metadata("AAAAAAAAAAA") is None
+    assert world.metadata("../etc/pass") is None
+    assert not world.availability("AAAAAAAAAAA", LATER).available
+    with pytest.raises(KeyError, match="unknown video id"):
+        world.media_path("../../x.mp4")
+
+
+def test_config_rejects_unknown_classes():
+    with pytest.raises(ValueError, match="not Kinetics-700 class names"):
+        WorldConfig(classes=("stacking dice", "juggling chainsaws on mars"))
+
+
+def test_upload_countries_follow_table3_continent_shares(large_world):
+    countries = [rec.country for rec in large_world.iter_records()]
+    assert 0.07 <= countries.count(None) / len(countries) <= 0.13
+    located = Counter(continent_of(c) for c in countries if c is not None)
+    total = sum(located.values())
+    with open(DATA / "paper_table3_geography.csv", newline="") as f:
+        table3 = {row["continent"]: float(row["Kinetics-700-2020"]) for row in csv.DictReader(f)}
+    norm = sum(table3.values())
+    for continent, share in table3.items():
+        assert abs(located[continent] / total - share / norm) < 0.03, continent
+
+
+def test_one_year_retention_is_a_few_percent_like_table2(large_world):
+    epoch = large_world.config.epoch
+    online = [rec.id for rec in large_world.iter_records() if large_world.availability(rec.id, epoch).available]
+    kept = sum(large_world.availability(i, epoch + timedelta(days=365)).available for i in online)
+    loss = 1 - kept / len(online)
+    # Table 2: Kinetics-700 lost 2-4 % in ~1.3 years, Kinetics-400 11 % in ~3.4 years: 1.5-3.5 % a year.
+    assert 0.015 <= loss <= 0.045
+
+
+def test_durations_are_mostly_12_to_120_s_with_some_under_10_s(large_world):
+    durations = [rec.duration for rec in large_world.iter_records(kind="relevant")]
+    assert 0.04 <= sum(d < 10 for d in durations) / len(durations) <= 0.12
+    assert sum(12 <= d <= 120 for d in durations) / len(durations) >= 0.7
+
+
+def test_reuploads_and_compilations_are_videos_with_their_own_metadata(world, truth):
+    for kind in ("reupload", "compilation"):
+        ids = truth.ids(kind=kind)
+        assert ids
+        for video_id in ids:
+            meta = world.metadata(video_id)
+            assert meta.title and meta.channel_id.startswith("UC")
+    reupload = truth.ids(kind="reupload")[0]
+    assert truth.duplicate_group(reupload) == truth.source(reupload) != reupload
+
+
+def test_window_shows_class_only_inside_the_action(world, truth):
+    video_id = next(i for i in truth.ids(kind="relevant") if world.metadata(i).duration > 13
+                    and truth.action_segment(i)[1] - truth.action_segment(i)[0] < world.metadata(i).duration - 2)
+    start, end = truth.action_segment(video_id)
+    assert truth.window_shows_class(video_id, start, end) == truth.label(video_id)
+    outside = (end, world.metadata(video_id).duration) if end < world.metadata(video_id).duration - 1 \
+        else (0.0, start)
+    assert truth.window_shows_class(video_id, *outside) is None
+    distractor = truth.ids(kind="distractor")[0]
+    assert truth.window_shows_class(distractor, 0, world.metadata(distractor).duration) is None
+
+
+def test_previous_edition_has_official_format_and_classes_below_minimum(tmp_path_factory):
+    cfg = WorldConfig(seed=1, classes=DEMO_CLASSES, relevant_per_class=60, distractors_per_class=2,
+                      max_duration=40.0)
+    world = World(cfg, tmp_path_factory.mktemp("edition-world"))
+    truth = GroundTruth(world)
+    out = tmp_path_factory.mktemp("edition")
+    summary = write_previous_edition(world, out, minimum=24)
+    assert sorted(p.name for p in out.iterdir()) == ["test.csv", "train.csv", "validate.csv"]
+    seen = []
+    for name, split in (("train.csv", "train"), ("validate.csv", "val"), ("test.csv", "test")):
+        with open(out / name, newline="") as f:
+            reader = csv.DictReader(f)
+            expected = ["youtube_id", "time_start", "time_end", "split"] if split == "test" else \
+                ["label", "youtube_id", "time_start", "time_end", "split", "is_cc"]
+            assert reader.fieldnames == expected
+            rows = list(reader)
+        assert rows
+        for row in rows:
+            assert row["split"] == split and re.fullmatch(r"\d+", row["time_start"])
+            start, end = int(row["time_start"]), int(row["time_end"])
+            assert end - start == 10
+            a0, a1 = truth.action_segment(row["youtube_id"])
+            assert a0 <= start and end <= a1
+            assert world.availability(row["youtube_id"], cfg.epoch).available
+            if split != "test":
+                assert truth.label(row["youtube_id"]) == row["label"] and row["is_cc"] in ("0", "1")
+            seen.append(row["youtube_id"])
+    assert len(seen) == len(set(seen)) == sum(summary.counts.values())
+    assert summary.below_minimum and len(summary.below_minimum) < len(DEMO_CLASSES)
+    assert min(summary.unused.values()) >= 24
+
+
+def test_previous_edition_names_the_class_it_cannot_fill(world, tmp_path):
+    with pytest.raises(ValueError, match="class 'stacking dice'"):
+        write_previous_edition(world, tmp_path, minimum=500)
