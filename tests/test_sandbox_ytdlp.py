@@ -8,16 +8,18 @@ retried, and a 10-s section download is frame-exact.
 
 from __future__ import annotations
 
+import datetime
 import av
 import pytest
 import yt_dlp
-from yt_dlp.utils import DownloadError, GeoRestrictedError
+from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from resources.sandbox import ytdlp_extractors
 from resources.sandbox.faults import FaultConfig, FaultInjector
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.server import PLAYER_API_PATH, SandboxServer, watch_url
-from resources.sandbox.world import DEMO_CLASSES
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import DEMO_CLASSES, REMOVAL_REASONS, World, WorldConfig
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,8 +28,9 @@ pytestmark = pytest.mark.timeout(180)
 def platform(tmp_path_factory):
     sandbox = SandboxPlatform(
         classes=list(DEMO_CLASSES[:2]),
-        relevant_per_class=4,
-        distractors_per_class=2,
+        relevant_per_class=6,
+        distractors_per_class=3,
+        max_duration=20.0,
         cache_dir=str(tmp_path_factory.mktemp("sandbox")),
     )
     yield sandbox
@@ -41,7 +44,17 @@ def world(platform):
 
 @pytest.fixture(scope="module")
 def public_video(platform, world):
-    return world.search(world.config.classes[0], limit=1, on=platform.server.clock)[0]
+    """A video of at least 12 s that is up on the server's date (chosen with ground truth)."""
+    return next(
+        meta for meta in map(world.metadata, GroundTruth(world).ids())
+        if meta.duration >= 12 and world.availability(meta.id, on=platform.server.clock).available
+    )
+
+
+@pytest.fixture(scope="module")
+def busy_query(platform, world, public_video):
+    """The word of a public title that finds the most videos."""
+    return max(public_video.title.split(), key=lambda w: len(world.search(w, 50, on=platform.server.clock)))
 
 
 def _extraction_error(ydl: yt_dlp.YoutubeDL, url: str) -> BaseException:
@@ -51,10 +64,11 @@ def _extraction_error(ydl: yt_dlp.YoutubeDL, url: str) -> BaseException:
 
 
 @pytest.mark.parametrize("n", [1, 5])
-def test_search_returns_the_platform_ranking_as_flat_url_entries(platform, world, n):
-    query = world.config.classes[0]
-    result = platform.youtube_dl(extract_flat="in_playlist").extract_info(platform.search_url(query, n), download=False)
-    expected = world.search(query, limit=n, on=platform.server.clock)
+def test_search_returns_the_platform_ranking_as_flat_url_entries(platform, world, busy_query, n):
+    result = platform.youtube_dl(extract_flat="in_playlist").extract_info(
+        platform.search_url(busy_query, n), download=False)
+    expected = world.search(busy_query, limit=n, on=platform.server.clock)
+    assert len(expected) == n, "precondition: the query finds at least n videos"
     entries = list(result["entries"])
     assert [e["id"] for e in entries] == [m.id for m in expected]
     first, meta = entries[0], expected[0]
@@ -64,11 +78,12 @@ def test_search_returns_the_platform_ranking_as_flat_url_entries(platform, world
         meta.title, meta.duration, meta.channel, meta.view_count)
 
 
-def test_search_pages_through_results(platform, world, monkeypatch):
+def test_search_pages_through_results(platform, world, busy_query, monkeypatch):
     monkeypatch.setattr(ytdlp_extractors, "MAX_SEARCH_PAGE", 2)
-    query = world.config.classes[1]
-    result = platform.youtube_dl(extract_flat="in_playlist").extract_info(platform.search_url(query, 5), download=False)
-    assert [e["id"] for e in result["entries"]] == [m.id for m in world.search(query, limit=5, on=platform.server.clock)]
+    result = platform.youtube_dl(extract_flat="in_playlist").extract_info(
+        platform.search_url(busy_query, 5), download=False)
+    expected = world.search(busy_query, limit=5, on=platform.server.clock)
+    assert [e["id"] for e in result["entries"]] == [m.id for m in expected]
 
 
 def test_search_without_a_server_address_fails_with_a_clear_error(platform):
@@ -116,18 +131,61 @@ def test_exhausted_retries_surface_the_http_error(platform, world, public_video)
     assert "429" in str(error)
 
 
-def test_ten_second_section_download_is_frame_exact(platform, world, tmp_path):
-    clock = platform.server.clock
-    video = next(m for m in world.search(world.config.classes[0], limit=20, on=clock) if m.duration >= 12)
-    start = round(min(1.37, video.duration - 10.5), 2)  # deliberately not on a keyframe
+def test_ten_second_section_download_is_frame_exact(platform, public_video, tmp_path):
+    start = round(min(1.37, public_video.duration - 10.5), 2)  # deliberately not on a keyframe
     ydl = platform.youtube_dl(
         outtmpl=str(tmp_path / "%(id)s.%(ext)s"),
         download_ranges=yt_dlp.utils.download_range_func(None, [(start, start + 10)]),
         force_keyframes_at_cuts=True,
     )
-    assert ydl.download([platform.watch_url(video.id)]) == 0
-    [clip] = list(tmp_path.glob(f"{video.id}*.mp4"))
+    assert ydl.download([platform.watch_url(public_video.id)]) == 0
+    [clip] = list(tmp_path.glob(f"{public_video.id}*.mp4"))
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
         assert stream.average_rate == 25
         assert sum(1 for _ in container.decode(stream)) == 250
+
+
+# -- removals: yt-dlp's standard errors, with the platform's reason, from the removal date on ---
+
+
+@pytest.fixture(scope="module")
+def rotting_world(tmp_path_factory):
+    """A link-rot-heavy world with at least one removal of every kind (first such seed)."""
+    for seed in range(20):
+        config = WorldConfig(seed=seed, classes=DEMO_CLASSES[:2], relevant_per_class=6, annual_removal_rate=0.3)
+        world = World(config, tmp_path_factory.mktemp("rotting"))
+        truth = GroundTruth(world)
+        if {truth.removal(i).reason for i in truth.ids() if truth.removal(i)} == set(REMOVAL_REASONS):
+            return world
+    raise AssertionError("no seed in range(20) gives every removal reason")
+
+
+@pytest.mark.parametrize(
+    "reason, error_type, words",
+    [
+        ("private", ExtractorError, "This video is private"),
+        ("sign_in_required", ExtractorError, "Sign in to confirm"),
+        ("country_blocked", GeoRestrictedError, "not made this video available in your country"),
+        ("removed_by_user", ExtractorError, "removed by the uploader"),
+        ("copyright", ExtractorError, "copyright"),
+        ("account_terminated", ExtractorError, "account associated with this video has been terminated"),
+    ],
+)
+def test_removed_video_raises_the_standard_error_from_its_removal_date_on(
+        platform, rotting_world, reason, error_type, words):
+    truth = GroundTruth(rotting_world)
+    video_id, removal = next(
+        (i, truth.removal(i)) for i in truth.ids()
+        if truth.removal(i) and truth.removal(i).reason == reason
+        and rotting_world.availability(i, on=truth.removal(i).on - datetime.timedelta(days=1)).available
+    )
+    ydl = platform.youtube_dl()
+    with SandboxServer(rotting_world, removal.on - datetime.timedelta(days=1)) as server:
+        url = watch_url(server.base_url, video_id)
+        assert ydl.extract_info(url, download=False)["id"] == video_id
+        server.set_clock(removal.on)
+        error = _extraction_error(ydl, url)
+    assert type(error) is error_type and error.expected
+    assert words in str(error)
+    assert rotting_world.availability(video_id, on=removal.on).message in str(error)
