@@ -9,6 +9,7 @@ retried, and a 10-s section download is frame-exact.
 from __future__ import annotations
 
 import datetime
+
 import av
 import pytest
 import yt_dlp

@@ -19,7 +19,8 @@ from yt_dlp.extractor.generic import GenericIE
 
 from resources.media_tools import ensure_ffmpeg_on_path, ffmpeg_exe
 from resources.sandbox.resource import SandboxPlatform
-from resources.sandbox.world import DEMO_CLASSES
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import DEMO_CLASSES, World
 from resources.video_platform import VideoPlatform, YouTubePlatform, validate_video_id
 
 pytestmark = pytest.mark.timeout(120)
@@ -105,18 +106,22 @@ def test_sandbox_clock_defaults_to_a_year_after_the_epoch_and_can_be_set(sandbox
 
 
 def test_sandbox_server_starts_lazily_and_stops_at_teardown(tmp_path, isolated_path):
+    resource = SandboxPlatform(
+        classes=list(DEMO_CLASSES[:1]), relevant_per_class=4, distractors_per_class=0, cache_dir=str(tmp_path))
+    # Pick a query with a hit from an identical world built outside the resource.
+    world = World(resource.world_config(), tmp_path)
+    clock = resource.clock_date(world.config)
+    query = next(m.title for m in map(world.metadata, GroundTruth(world).ids()) if world.search(m.title, 1, on=clock))
     seen: dict[str, object] = {}
 
     @dg.asset
     def probe_first_hit(platform: VideoPlatform) -> None:
         """Uses only the generic VideoPlatform calls, as pipeline assets do."""
         ydl = platform.youtube_dl(extract_flat="in_playlist")
-        [entry] = ydl.extract_info(platform.search_url(DEMO_CLASSES[0], 1), download=False)["entries"]
+        [entry] = ydl.extract_info(platform.search_url(query, 1), download=False)["entries"]
         seen["probe"] = platform.probe_url(entry["id"])
         seen["status"] = requests.get(seen["probe"], timeout=30).status_code
 
-    resource = SandboxPlatform(
-        classes=list(DEMO_CLASSES[:1]), relevant_per_class=4, distractors_per_class=0, cache_dir=str(tmp_path))
     assert not resource.started
     assert dg.materialize([probe_first_hit], resources={"platform": resource}).success
     assert seen["status"] == 200
