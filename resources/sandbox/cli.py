@@ -10,9 +10,11 @@ import threading
 
 import typer
 
+from resources.sandbox.edition import edition
 from resources.sandbox.resource import SandboxPlatform
 
 app = typer.Typer(help="The local sandbox video platform.", no_args_is_help=True)
+app.command()(edition)
 
 
 @app.command()
