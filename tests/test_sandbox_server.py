@@ -258,7 +258,7 @@ def test_fault_rate_zero_never_fires_and_rate_one_always_does():
     assert None not in _decisions(FaultConfig(rate=1.0), targets)
 
 
-@pytest.mark.parametrize("bad", [dict(rate=1.5), dict(rate=-0.1), dict(kinds=("404",)), dict(kinds=())])
+@pytest.mark.parametrize("bad", [{"rate": 1.5}, {"rate": -0.1}, {"kinds": ("404",)}, {"kinds": ()}])
 def test_invalid_fault_config_is_refused(bad):
     with pytest.raises(ValueError):
         FaultConfig(**bad)

@@ -15,11 +15,11 @@ from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 from yt_dlp.extractor.common import InfoExtractor
 
+from resources.media_tools import user_cache_dir
 from resources.sandbox.faults import FaultConfig
 from resources.sandbox.server import SandboxServer, oembed_url, watch_url
 from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
 from resources.sandbox.ytdlp_extractors import SandboxIE, SandboxSearchIE
-from resources.media_tools import user_cache_dir
 from resources.video_platform import VideoPlatform
 
 CLOCK_AFTER_EPOCH = datetime.timedelta(days=365)

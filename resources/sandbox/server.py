@@ -20,7 +20,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from resources.sandbox.faults import FaultConfig, FaultInjector
@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30  # idle keep-alive connections must not pin threads forever
     server: _SandboxHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
@@ -396,7 +396,7 @@ class SandboxServer:
             self._thread.join()
             self._httpd = self._thread = None
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,12 @@ from yt_dlp.extractor.common import InfoExtractor, SearchInfoExtractor
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import ExtractorError
 
-from resources.sandbox.server import MAX_SEARCH_PAGE, PLAYER_API_PATH, SEARCH_PATH, watch_url
+from resources.sandbox.server import (
+    MAX_SEARCH_PAGE,
+    PLAYER_API_PATH,
+    SEARCH_PATH,
+    watch_url,
+)
 
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _VIDEO_FIELDS = ("title", "description", "channel", "channel_id", "duration", "width", "height", "fps", "view_count")
