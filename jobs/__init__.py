@@ -11,13 +11,13 @@ PER_CLASS_JOB = "per_class"
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.assets("class_taxonomy", "edition_annotations", "class_statistics"),
-    description="Import the edition and compute its statistics (Table 1).",
+    selection=dg.AssetSelection.assets("class_taxonomy", "edition_annotations", "class_statistics", "class_deficits"),
+    description="Import the editions, compute their statistics (Table 1) and the classes under the minimum.",
 )
 
 per_class_job = dg.define_asset_job(
     PER_CLASS_JOB,
-    selection=dg.AssetSelection.assets("class_clips"),
+    selection=dg.AssetSelection.assets("class_clips", "search_queries", "candidate_videos"),
     partitions_def=CLASS_PARTITIONS,
     description="Per-class stages for the selected class partitions.",
 )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from jobs import JOBS
+from kinetics_assets.acquisition import assets as acquisition_assets
 from kinetics_assets.editions import assets as edition_assets
 from resources.profiles import resources_for
 
+STAGES = [edition_assets, acquisition_assets]  # in the order of the dataset's life
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([edition_assets]),
-    asset_checks=dg.load_asset_checks_from_modules([edition_assets]),
+    assets=dg.load_assets_from_modules(STAGES),
+    asset_checks=dg.load_asset_checks_from_modules(STAGES),
     jobs=JOBS,
     resources=resources_for(),
 )

@@ -53,3 +53,6 @@ def class_name(key: str) -> str:
 CLASS_PARTITIONS = dg.StaticPartitionsDefinition(
     [class_key(name) for name in load_classes("Kinetics-700-2020")]
 )
+
+# Classes are independent: a backfill runs one class per run, so runs parallelize and fail alone.
+PER_CLASS_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)

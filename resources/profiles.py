@@ -9,9 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kinetics_assets.data_files import data_path
+from kinetics_assets.policy import CurationPolicy
+from resources.editions import EditionCatalog, EditionFiles
+from resources.sandbox.resource import SandboxPlatform
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 
 DEFAULT_PROFILE = "sandbox"
+# The sandbox demo replenishes a previous edition emitted by the sandbox world (`kinetics sandbox edition`),
+# scaled down from the note's 700 clips per class.
+SANDBOX_EDITION = "sandbox-previous"
+SANDBOX_MINIMUM = 24
 
 
 def kinetics_home() -> Path:
@@ -19,11 +27,30 @@ def kinetics_home() -> Path:
     return Path(os.environ.get("KINETICS_HOME", "var")).resolve()
 
 
+def sandbox_edition_dir() -> Path:
+    return kinetics_home() / "editions" / SANDBOX_EDITION
+
+
 def _sandbox_resources() -> dict:
     home = kinetics_home()
+    previous = sandbox_edition_dir()
     return {
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
+        "policy": CurationPolicy(minimum_clips_per_class=SANDBOX_MINIMUM),
+        "video_platform": SandboxPlatform(cache_dir=str(home / "sandbox")),
+        "editions": EditionCatalog(
+            editions=[
+                EditionFiles(name="Kinetics-400", taxonomy="Kinetics-400", files=[str(data_path("kinetics400_val.csv"))]),
+                EditionFiles(
+                    name=SANDBOX_EDITION,
+                    taxonomy="Kinetics-700",
+                    files=[str(previous / name) for name in ("train.csv", "validate.csv", "test.csv")],
+                ),
+            ],
+            current=SANDBOX_EDITION,
+            how_to_create=f"make demo writes it, or: kinetics sandbox edition --out {previous}",
+        ),
     }
 
 

@@ -1,30 +1,18 @@
 """Dagster wiring for editions: the taxonomy, the imported annotations, Table 1 and per-class slices."""
 
-
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
-from kinetics_assets.data_files import data_path
 from kinetics_assets.editions.annotations import import_annotations
 from kinetics_assets.editions.plots import clips_per_class_histogram
 from kinetics_assets.editions.statistics import beside_paper, clips_per_class, table1
-from kinetics_assets.editions.taxonomy import EDITIONS, taxonomy_table
+from kinetics_assets.editions.taxonomy import taxonomy_table
 from kinetics_assets.metadata import png_markdown, table
-from kinetics_assets.partitions import CLASS_PARTITIONS, class_name
+from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
+from resources.editions import EditionCatalog
 from resources.storage import LocalArtifactStore
 
 GROUP = "editions"
-
-
-class EditionSource(dg.Config):
-    """Which edition the annotation files belong to, and the files themselves."""
-
-    edition: str = Field(default="Kinetics-400", description=f"one of {', '.join(EDITIONS)}")
-    files: list[str] = Field(
-        default=[str(data_path("kinetics400_val.csv"))],
-        description="official annotation CSVs (default: the shipped Kinetics-400 validation file)",
-    )
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
@@ -48,72 +36,79 @@ def class_taxonomy() -> dg.Output[pd.DataFrame]:
     kinds={"pandas"},
     check_specs=[dg.AssetCheckSpec("all_rows_valid", asset="edition_annotations")],
 )
-def edition_annotations(
-    context: dg.AssetExecutionContext, config: EditionSource, artifacts: LocalArtifactStore
-):
-    """The edition's annotation rows, validated row by row; rejected rows are kept in a report with reasons."""
-    result = import_annotations(config.files, config.edition)
-    rows = result.rows.assign(edition=config.edition)
-    report = artifacts.write_csv(f"editions/{config.edition}/rejected_rows.csv", result.rejected)
-    by_reason = result.rejected.groupby("reason").size().rename("rows").reset_index()
-    context.log.info(f"{len(rows)} rows accepted, {len(result.rejected)} rejected, {result.duplicates_collapsed} duplicates")
+def edition_annotations(context: dg.AssetExecutionContext, editions: EditionCatalog, artifacts: LocalArtifactStore):
+    """Every catalogued edition's annotation rows, validated row by row; rejected rows are reported with reasons."""
+    accepted, rejected, notes, duplicates = [], [], [], 0
+    for edition in editions.editions:
+        result = import_annotations(editions.files_of(edition), edition.taxonomy)
+        accepted.append(result.rows.assign(edition=edition.name, taxonomy=edition.taxonomy))
+        rejected.append(result.rejected.assign(edition=edition.name))
+        artifacts.write_csv(f"editions/{edition.name}/rejected_rows.csv", result.rejected)
+        notes += result.notes
+        duplicates += result.duplicates_collapsed
+        context.log.info(
+            f"{edition.name}: {len(result.rows)} rows accepted, {len(result.rejected)} rejected, "
+            f"{result.duplicates_collapsed} duplicates collapsed"
+        )
+    rows, rejections = pd.concat(accepted, ignore_index=True), pd.concat(rejected, ignore_index=True)
+    by_reason = rejections.groupby(["edition", "reason"]).size().rename("rows").reset_index()
     yield dg.Output(
         rows,
         metadata={
-            "edition": config.edition,
-            "files": dg.MetadataValue.json(config.files),
+            "editions": dg.MetadataValue.json({e.name: e.files for e in editions.editions}),
+            "current_edition": editions.current,
             "accepted_rows": len(rows),
-            "rejected_rows": len(result.rejected),
-            "duplicates_collapsed": result.duplicates_collapsed,
-            "notes": dg.MetadataValue.json(result.notes),
-            "rows_per_split": table(rows.groupby("split").size().rename("rows").reset_index()),
-            "rejected_report": dg.MetadataValue.path(str(report)),
-            "rejected_sample": table(result.rejected, limit=20),
+            "rejected_rows": len(rejections),
+            "duplicates_collapsed": duplicates,
+            "notes": dg.MetadataValue.json(notes),
+            "rows_per_split": table(rows.groupby(["edition", "split"]).size().rename("rows").reset_index()),
+            "rejected_sample": table(rejections, limit=20),
         },
     )
     yield dg.AssetCheckResult(
         check_name="all_rows_valid",
-        passed=result.rejected.empty,
+        passed=rejections.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejected_rows": len(result.rejected), "by_reason": table(by_reason)},
+        metadata={"rejected_rows": len(rejections), "by_reason": table(by_reason)},
     )
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def class_statistics(edition_annotations: pd.DataFrame, artifacts: LocalArtifactStore) -> dg.Output[pd.DataFrame]:
-    """The note's Table 1 for the imported edition: classes and average/min/max clips per class, per split."""
-    editions = edition_annotations["edition"].unique()
-    edition = str(editions[0]) if len(editions) else "unknown"
-    stats = table1(edition_annotations, edition)
-    counts = clips_per_class(edition_annotations)
+    """The note's Table 1 for every imported edition: classes and average/min/max clips per class, per split."""
+    editions = list(dict.fromkeys(edition_annotations["edition"]))
+    stats = pd.concat(
+        [table1(edition_annotations[edition_annotations["edition"] == e], e) for e in editions], ignore_index=True
+    )
     paper = beside_paper(stats)
-    folder = f"editions/{edition}"
-    artifacts.write_csv(f"{folder}/table1.csv", stats)
-    artifacts.write_csv(f"{folder}/clips_per_class.csv", counts)
-    markdown = f"# Table 1 — {edition}\n\n{stats.to_markdown(index=False)}\n"
+    markdown = f"# Table 1\n\n{stats.to_markdown(index=False)}\n"
     if not paper.empty:
         markdown += f"\n## Beside the note's Table 1 (all splits)\n\n{paper.to_markdown(index=False)}\n"
-    report = artifacts.write_text(f"{folder}/table1.md", markdown)
-    histogram = clips_per_class_histogram(counts, edition)
-    artifacts.write_bytes(f"{folder}/clips_per_class.png", histogram)
-    return dg.Output(
-        stats,
-        metadata={
-            "table1": table(stats),
-            "beside_paper": table(paper) if not paper.empty else "the note has no row for this edition",
-            "rarest_classes": table(counts.head(10)),
-            "largest_classes": table(counts.tail(10).iloc[::-1]),
-            "clips_per_class": png_markdown(histogram, "clips per class"),
-            "report": dg.MetadataValue.path(str(report)),
-        },
-    )
+    report = artifacts.write_text("editions/table1.md", markdown)
+    artifacts.write_csv("editions/table1.csv", stats)
+    metadata = {
+        "table1": table(stats),
+        "beside_paper": table(paper) if not paper.empty else "the note has no row for these editions",
+        "report": dg.MetadataValue.path(str(report)),
+    }
+    for edition in editions:
+        counts = clips_per_class(edition_annotations[edition_annotations["edition"] == edition])
+        artifacts.write_csv(f"editions/{edition}/clips_per_class.csv", counts)
+        histogram = clips_per_class_histogram(counts, edition)
+        artifacts.write_bytes(f"editions/{edition}/clips_per_class.png", histogram)
+        metadata[f"{edition}: clips per class"] = png_markdown(histogram, f"{edition} clips per class")
+        metadata[f"{edition}: rarest classes"] = table(counts.head(10))
+    return dg.Output(stats, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS)
-def class_clips(context: dg.AssetExecutionContext, edition_annotations: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+@dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
+def class_clips(
+    context: dg.AssetExecutionContext, edition_annotations: pd.DataFrame, editions: EditionCatalog
+) -> dg.Output[pd.DataFrame]:
     """One class's clips in the current edition: the per-class slice that replenishment starts from."""
     name = class_name(context.partition_key)
-    clips = edition_annotations[edition_annotations["label"] == name].reset_index(drop=True)
+    current = edition_annotations[edition_annotations["edition"] == editions.current]
+    clips = current[current["label"] == name].reset_index(drop=True)
     per_split = clips.groupby("split").size().to_dict()
     return dg.Output(
         clips,

@@ -1,0 +1,113 @@
+"""Candidate videos for a class: run every query through the platform's search, merge, rank and filter.
+
+Ranking rewards agreement: a video that several queries (languages, verb forms, synonyms) find is more likely
+to show the action than one a single query found; ties go to the better search position, then the id.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import pandas as pd
+
+# (query text, result count) -> flat search entries as yt-dlp returns them
+SearchFunction = Callable[[str, int], list[dict]]
+
+HIT_COLUMNS = ["youtube_id", "title", "duration", "channel", "live", "query", "language", "technique", "position"]
+CANDIDATE_COLUMNS = [
+    "youtube_id", "title", "duration", "channel", "queries_matched", "best_position",
+    "found_by", "languages", "techniques",
+]
+
+
+def search_hits(queries: pd.DataFrame, search: SearchFunction, results_per_query: int) -> pd.DataFrame:
+    """One row per (query, result): which query found which video, at which position."""
+    rows = []
+    for query in queries.itertuples(index=False):
+        for position, entry in enumerate(search(query.text, results_per_query), start=1):
+            rows.append(
+                {
+                    "youtube_id": entry["id"],
+                    "title": entry.get("title") or "",
+                    "duration": entry.get("duration"),
+                    "channel": entry.get("channel") or entry.get("uploader") or "",
+                    "live": bool(entry.get("is_live")) or entry.get("live_status") in ("is_live", "is_upcoming"),
+                    "query": query.text,
+                    "language": query.language,
+                    "technique": query.technique,
+                    "position": position,
+                }
+            )
+    return pd.DataFrame(rows, columns=HIT_COLUMNS)
+
+
+def _joined(values: Iterable[str]) -> str:
+    return "|".join(sorted(set(values)))
+
+
+def merge_candidates(hits: pd.DataFrame) -> pd.DataFrame:
+    """One row per video with every query that found it, ranked by agreement then search position."""
+    if hits.empty:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS + ["live"])
+    grouped = hits.groupby("youtube_id", sort=False)
+    merged = grouped.agg(
+        title=("title", "first"),
+        duration=("duration", "first"),
+        channel=("channel", "first"),
+        live=("live", "any"),
+        queries_matched=("query", "nunique"),
+        best_position=("position", "min"),
+        found_by=("query", _joined),
+        languages=("language", _joined),
+        techniques=("technique", _joined),
+    ).reset_index()
+    merged = merged.sort_values(
+        ["queries_matched", "best_position", "youtube_id"], ascending=[False, True, True]
+    ).reset_index(drop=True)
+    return merged[CANDIDATE_COLUMNS + ["live"]]
+
+
+def select_candidates(
+    merged: pd.DataFrame,
+    *,
+    in_edition: set[str],
+    rejected_before: set[str],
+    min_duration_s: float,
+    budget: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep up to ``budget`` candidates; return (kept, dropped) with a reason for every dropped video."""
+    reasons = pd.Series("", index=merged.index, dtype=object)
+    duration = pd.to_numeric(merged["duration"], errors="coerce")
+    rules = [
+        (merged["youtube_id"].isin(in_edition), "already in the edition for this class"),
+        (merged["youtube_id"].isin(rejected_before), "rejected before"),
+        (merged["live"].astype(bool), "live stream"),
+        (duration.isna(), "unknown duration"),
+        (duration < min_duration_s, f"shorter than {min_duration_s:g} s"),
+    ]
+    for mask, reason in rules:
+        reasons = reasons.mask((reasons == "") & mask.fillna(False), reason)
+    eligible = merged[reasons == ""]
+    kept = eligible.head(budget)
+    over_budget = eligible.index.difference(kept.index)
+    reasons.loc[over_budget] = f"over the budget of {budget}"
+    dropped = merged[reasons != ""].assign(reason=reasons[reasons != ""])
+    return kept.drop(columns="live").reset_index(drop=True), dropped.drop(columns="live").reset_index(drop=True)
+
+
+def technique_contributions(hits: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Per language/technique: kept candidates it found, and how many of those no other technique found."""
+    kept_hits = hits[hits["youtube_id"].isin(kept["youtube_id"])]
+    found = kept_hits.groupby(["language", "technique"])["youtube_id"].agg(lambda ids: set(ids))
+    rows = []
+    for (language, technique), ids in found.items():
+        others = kept_hits[(kept_hits["language"] != language) | (kept_hits["technique"] != technique)]
+        rows.append(
+            {
+                "language": language,
+                "technique": technique,
+                "candidates": len(ids),
+                "unique": len(ids - set(others["youtube_id"])),
+            }
+        )
+    return pd.DataFrame(rows, columns=["language", "technique", "candidates", "unique"])

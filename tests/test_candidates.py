@@ -1,0 +1,72 @@
+"""Merging, ranking and filtering search results into a class's candidate videos."""
+
+import pandas as pd
+
+from kinetics_assets.acquisition.candidates import (
+    merge_candidates,
+    search_hits,
+    select_candidates,
+    technique_contributions,
+)
+
+QUERIES = pd.DataFrame(
+    {
+        "text": ["stacking dice", "stack dice", "empilhando dados"],
+        "language": ["en", "en", "pt"],
+        "technique": ["original", "infinitive", "translation_gerund"],
+    }
+)
+RESULTS = {
+    "stacking dice": [("AAAAAAAAAAA", 30), ("BBBBBBBBBBB", 40), ("LLLLLLLLLLL", 60)],
+    "stack dice": [("BBBBBBBBBBB", 40), ("CCCCCCCCCCC", 1.5), ("EEEEEEEEEEE", 50)],
+    "empilhando dados": [("DDDDDDDDDDD", 25), ("BBBBBBBBBBB", 40), ("FFFFFFFFFFF", 45)],
+}
+
+
+def fake_search(text, count):
+    return [
+        {"id": vid, "title": f"video {vid[0]}", "duration": dur, "live_status": "is_live" if vid[0] == "L" else None}
+        for vid, dur in RESULTS[text][:count]
+    ]
+
+
+def test_hits_record_which_query_found_each_video_at_which_position():
+    hits = search_hits(QUERIES, fake_search, results_per_query=2)
+    assert len(hits) == 6
+    row = hits[(hits.youtube_id == "DDDDDDDDDDD")].iloc[0]
+    assert (row.query, row.language, row.technique, row.position) == ("empilhando dados", "pt", "translation_gerund", 1)
+
+
+def test_merge_ranks_by_agreement_then_position():
+    merged = merge_candidates(search_hits(QUERIES, fake_search, results_per_query=3))
+    assert merged.iloc[0].youtube_id == "BBBBBBBBBBB"
+    assert merged.iloc[0].queries_matched == 3
+    assert merged.iloc[0].found_by == "empilhando dados|stack dice|stacking dice"
+    assert merged.iloc[0].languages == "en|pt"
+    assert list(merged.youtube_id[1:4]) == ["AAAAAAAAAAA", "DDDDDDDDDDD", "CCCCCCCCCCC"]  # position, then id
+
+
+def test_select_drops_used_rejected_short_live_and_over_budget_with_reasons():
+    merged = merge_candidates(search_hits(QUERIES, fake_search, results_per_query=3))
+    kept, dropped = select_candidates(
+        merged, in_edition={"AAAAAAAAAAA"}, rejected_before={"DDDDDDDDDDD"}, min_duration_s=2.0, budget=2
+    )
+    assert list(kept.youtube_id) == ["BBBBBBBBBBB", "EEEEEEEEEEE"]
+    reasons = dict(zip(dropped.youtube_id, dropped.reason))
+    assert reasons == {
+        "AAAAAAAAAAA": "already in the edition for this class",
+        "DDDDDDDDDDD": "rejected before",
+        "CCCCCCCCCCC": "shorter than 2 s",
+        "LLLLLLLLLLL": "live stream",
+        "FFFFFFFFFFF": "over the budget of 2",
+    }
+    assert len(kept) + len(dropped) == len(merged)
+
+
+def test_contributions_count_candidates_only_one_technique_found():
+    hits = search_hits(QUERIES, fake_search, results_per_query=3)
+    kept, _ = select_candidates(merge_candidates(hits), in_edition=set(), rejected_before=set(), min_duration_s=2, budget=10)
+    table = technique_contributions(hits, kept).set_index("technique")
+    assert table.loc["translation_gerund", "candidates"] == 3  # D, B, F
+    assert table.loc["translation_gerund", "unique"] == 2  # D and F only came from Portuguese
+    assert table.loc["original", "unique"] == 1  # A (L is live, not kept)
