@@ -75,6 +75,26 @@ def test_out_of_vocabulary_verb_is_fixed_by_the_exceptions_table():
     ]
 
 
+@pytest.mark.parametrize(
+    ("class_name", "infinitive"),
+    [
+        ("casting fishing line", "cast fishing line"),  # later -ing words are nouns
+        ("getting a piercing", "get a piercing"),
+        ("canoeing or kayaking", "canoe or kayak"),  # coordinated verbs
+        ("salsa dancing", "salsa dance"),  # activity name ending in a verb
+        ("golf putting", "golf putt"),  # curated: lemminflect says "put"
+        ("person collecting garbage", None),  # subject first: left alone
+        ("metal detecting", None),  # "detect" is no noun: "metal detect" is no name
+        ("bowling", None),  # curated: the sport, not "bowl"
+    ],
+)
+def test_only_the_action_verb_is_inflected(class_name, infinitive):
+    found = [
+        text for text, technique, _ in english(class_name) if technique == "infinitive"
+    ]
+    assert found == ([infinitive] if infinitive else [])
+
+
 def test_articles_removed_from_every_form_and_synonym_derived_from_them():
     assert english("decorating the christmas tree") == [
         ("decorating the christmas tree", "original", "decorating the christmas tree"),

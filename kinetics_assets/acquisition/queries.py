@@ -300,28 +300,52 @@ def _gerund_of(infinitive: str) -> str:
     return forms[0] if forms else infinitive + "ing"
 
 
+def _verb_forms(parsed: ParsedClassName, token: str) -> tuple[str, str] | None:
+    """(infinitive, gerund) of an -ing verb token, curated exceptions first."""
+    overrides = _verb_form_overrides()
+    for key in ((parsed.name, token), (parsed.core, token), ("", token)):
+        if key in overrides:
+            return overrides[key] if overrides[key][0] else None
+    lemma = _ing_verb_lemma(token)
+    return (lemma, _gerund_of(lemma)) if lemma else None
+
+
+COORDINATORS = ("or", "and")
+
+
+def _head_verbs(tokens: Sequence[str], verbs: dict[int, tuple[str, str]]) -> set[int]:
+    """Positions of the verbs that carry the action, the ones worth inflecting.
+
+    A verb-initial phrase ("casting fishing line") inflects its first verb and
+    verbs coordinated with it ("catching or throwing"), not -ing words used as
+    nouns later on.  A phrase ending in a verb that is also a noun names an
+    activity ("salsa dancing" -> "salsa dance").  Anything else ("person
+    collecting garbage", "metal detecting") is left as it is.
+    """
+    if 0 in verbs:
+        return {0} | {i for i in verbs if tokens[i - 1] in COORDINATORS}
+    last = len(tokens) - 1
+    if last in verbs and "NOUN" in lemminflect.getAllLemmas(verbs[last][0]):
+        return {last}
+    return set()
+
+
 def _core_words(parsed: ParsedClassName) -> list[_Word]:
     """The core phrase as words, verbs marked with their infinitive and gerund."""
     tokens = parsed.core.split()
     if _is_fixed_name(parsed):
         return [_Word(token) for token in tokens]
-    overrides = _verb_form_overrides()
-    words = []
-    for token in tokens:
-        override = next(
-            (
-                overrides[key]
-                for key in ((parsed.name, token), (parsed.core, token), ("", token))
-                if key in overrides
-            ),
-            None,
-        )
-        if override is not None:
-            words.append(_Word(token, *override) if override[0] else _Word(token))
-            continue
-        lemma = _ing_verb_lemma(token)
-        words.append(_Word(token, lemma, _gerund_of(lemma)) if lemma else _Word(token))
-    if not any(word.is_verb for word in words) and _is_base_form_verb(tokens[0]):
+    verbs = {
+        i: forms
+        for i, token in enumerate(tokens)
+        if (forms := _verb_forms(parsed, token))
+    }
+    heads = _head_verbs(tokens, verbs)
+    words = [
+        _Word(token, *verbs[i]) if i in heads else _Word(token)
+        for i, token in enumerate(tokens)
+    ]
+    if not verbs and _is_base_form_verb(tokens[0]):
         words[0] = _Word(tokens[0], tokens[0], _gerund_of(tokens[0]))
     return words
 
