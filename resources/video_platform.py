@@ -70,6 +70,7 @@ class VideoPlatform(ConfigurableResource):
             "socket_timeout": self.socket_timeout_s,
             "retries": self.retries,
             "extractor_retries": self.extractor_retries,
+            "external_downloader_args": {"ffmpeg_i": self._ffmpeg_reconnect_args()},
         }
         if self.cookie_file:
             params["cookiefile"] = self.cookie_file
@@ -86,6 +87,22 @@ class VideoPlatform(ConfigurableResource):
             ydl.add_info_extractor(extractor)
         ydl.add_default_info_extractors()
         return ydl
+
+    def _ffmpeg_reconnect_args(self) -> list[str]:
+        """ffmpeg input options for section downloads (which bypass yt-dlp's own HTTP retries).
+
+        Without them ffmpeg takes a dropped or short response as the end of the file and yt-dlp
+        reports success for a clip with missing frames; with them it resumes at the byte offset
+        and retries 429/5xx (honouring Retry-After).
+        """
+        return [
+            "-reconnect", "1",
+            "-reconnect_on_network_error", "1",
+            "-reconnect_on_http_error", "429,5xx",
+            "-reconnect_max_retries", str(self.retries),
+            "-reconnect_delay_max", "8",
+            "-rw_timeout", str(int(self.socket_timeout_s * 1_000_000)),
+        ]
 
     def _extractors(self) -> list[InfoExtractor]:
         """Extractors this platform needs beyond yt-dlp's built-ins."""

@@ -9,6 +9,7 @@ retried, and a 10-s section download is frame-exact.
 from __future__ import annotations
 
 import datetime
+import pathlib
 
 import av
 import pytest
@@ -132,19 +133,36 @@ def test_exhausted_retries_surface_the_http_error(platform, world, public_video)
     assert "429" in str(error)
 
 
-def test_ten_second_section_download_is_frame_exact(platform, public_video, tmp_path):
-    start = round(min(1.37, public_video.duration - 10.5), 2)  # deliberately not on a keyframe
+def _download_section(platform, url: str, out: pathlib.Path, start: float) -> pathlib.Path:
     ydl = platform.youtube_dl(
-        outtmpl=str(tmp_path / "%(id)s.%(ext)s"),
+        outtmpl=str(out / "%(id)s.%(ext)s"),
         download_ranges=yt_dlp.utils.download_range_func(None, [(start, start + 10)]),
         force_keyframes_at_cuts=True,
     )
-    assert ydl.download([platform.watch_url(public_video.id)]) == 0
-    [clip] = list(tmp_path.glob(f"{public_video.id}*.mp4"))
+    assert ydl.download([url]) == 0
+    [clip] = list(out.glob("*.mp4"))
+    return clip
+
+
+def _frames(clip: pathlib.Path) -> tuple[int, float]:
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
-        assert stream.average_rate == 25
-        assert sum(1 for _ in container.decode(stream)) == 250
+        return sum(1 for _ in container.decode(stream)), stream.average_rate
+
+
+def test_ten_second_section_download_is_frame_exact(platform, public_video, tmp_path):
+    start = round(min(1.37, public_video.duration - 10.5), 2)  # deliberately not on a keyframe
+    clip = _download_section(platform, platform.watch_url(public_video.id), tmp_path, start)
+    assert _frames(clip) == (250, 25)
+
+
+def test_section_download_survives_dropped_and_short_media_responses(platform, world, public_video, tmp_path):
+    """ffmpeg must resume a truncated body and retry 429s; otherwise it silently writes a short clip."""
+    faults = FaultConfig(rate=0.5, seed=1, kinds=("truncated", "429"), retry_after_s=0)
+    with SandboxServer(world, platform.server.clock, faults) as flaky:
+        clip = _download_section(platform, watch_url(flaky.base_url, public_video.id), tmp_path, 2.0)
+    assert _frames(clip) == (250, 25)
+    assert flaky.faults.injected["truncated"] > 0, "precondition: a media response was cut short"
 
 
 # -- removals: yt-dlp's standard errors, with the platform's reason, from the removal date on ---

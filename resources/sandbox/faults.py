@@ -52,9 +52,10 @@ def _unit_hash(*parts: object) -> float:
 
 @dataclass
 class FaultInjector:
-    """Decides, per request, whether and how to fail it; counts attempts per request target."""
+    """Decides, per request, whether and how to fail it; counts attempts per target and faults injected."""
 
     config: FaultConfig
+    injected: Counter = field(default_factory=Counter, init=False)  # fault kind -> times injected
     _attempts: Counter = field(default_factory=Counter, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -65,5 +66,7 @@ class FaultInjector:
             self._attempts[target] += 1
         if self.config.rate <= 0.0 or _unit_hash(self.config.seed, target, attempt, "fire") >= self.config.rate:
             return None
-        pick = int(_unit_hash(self.config.seed, target, attempt, "kind") * len(self.config.kinds))
-        return self.config.kinds[pick]
+        kind = self.config.kinds[int(_unit_hash(self.config.seed, target, attempt, "kind") * len(self.config.kinds))]
+        with self._lock:
+            self.injected[kind] += 1
+        return kind
