@@ -9,7 +9,12 @@ from pathlib import Path
 
 import typer
 
+from kinetics_assets.acquisition.queries_cli import queries
+from resources.sandbox.cli import app as sandbox_app
+
 app = typer.Typer(help="Curate Kinetics-style human-action video datasets.", no_args_is_help=True)
+app.command()(queries)
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.command()

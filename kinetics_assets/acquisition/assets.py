@@ -111,6 +111,7 @@ def candidate_videos(
         budget=budget,
     )
     contributions = technique_contributions(hits, kept)
+    by_original = set(hits.loc[hits["technique"] == "original", "youtube_id"])
     return dg.Output(
         kept,
         metadata={
@@ -119,6 +120,8 @@ def candidate_videos(
             "candidates": len(kept),
             "search_hits": len(hits),
             "unique_videos_found": int(hits["youtube_id"].nunique()),
+            "found_by_class_name": len(by_original),
+            "found_only_by_augmented_queries": len(set(hits["youtube_id"]) - by_original),
             "by_technique": table(contributions),
             "dropped_by_reason": table(dropped.groupby("reason").size().rename("videos").reset_index()),
             "example_titles": dg.MetadataValue.md("\n".join(f"- {t}" for t in kept["title"].head(8))),
