@@ -1,0 +1,372 @@
+"""Fetch localized 10-s clips through yt-dlp, normalized, into a clip store, with a ledger and retries.
+
+Per requested clip: read the platform's metadata (one request), pick the window (the annotation's, or the
+localization strategy's), then let yt-dlp download exactly that section: `download_ranges` +
+`force_keyframes_at_cuts` make ffmpeg re-encode from the first frame of the window, and the same ffmpeg pass
+normalizes (H.264, 25 fps, short side scaled down to `ClipFormat.short_side`, yuv420p, no audio). The result
+is checked (frame count, rate, codec) in a staging folder and moved into the store under the official name
+`{youtube_id}_{start:06d}_{end:06d}.mp4` by one atomic rename.
+
+Every platform request takes a token from the platform's bucket first; yt-dlp's own retries are switched off
+so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One YoutubeDL per task (they are
+not thread-safe); a thread pool runs `concurrency` tasks at once (the work is ffmpeg and network, not Python).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import av
+from yt_dlp.utils import download_range_func
+
+from kinetics_assets.acquisition.failures import (
+    AcquisitionError, Attempted, Failure, FailureCategory, RetryPolicy, call_with_retries,
+)
+from kinetics_assets.acquisition.ledger import ClipLedger, LedgerEntry
+from kinetics_assets.acquisition.localize import (
+    CLIP_SECONDS, DURATION_TOLERANCE_S, LocalizationStrategy, MotionStrategy, SourceVideo, Window, clip_id,
+    whole_video_window,
+)
+from resources.clip_store import ClipStore, validate_relpath
+from resources.rate_limit import RateLimit, TokenBucket
+from resources.video_platform import VideoPlatform, validate_video_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipFormat:
+    """How stored clips are encoded: H.264 yuv420p at `fps`, the short side scaled down to `short_side`
+    (never up), no audio. `crf`/`preset` trade size and quality against encode time."""
+
+    fps: int = 25
+    short_side: int = 256
+    crf: int = 23
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        if self.fps < 1 or self.short_side < 16 or self.short_side % 2 or not 0 <= self.crf <= 51:
+            raise ValueError(f"ClipFormat needs fps >= 1, an even short_side >= 16 and crf in [0, 51]: {self}")
+
+    def video_filter(self) -> str:
+        side = self.short_side
+        return (f"fps={self.fps},scale=w='if(gte(iw,ih),-2,min({side},trunc(iw/2)*2))'"
+                f":h='if(gte(iw,ih),min({side},trunc(ih/2)*2),-2)',setsar=1")
+
+    def ffmpeg_output_args(self) -> list[str]:
+        """ffmpeg output options; bit-exact flags make a clip's bytes depend only on its source pixels."""
+        return ["-vf", self.video_filter(), "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-map_metadata", "-1",
+                "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip to fetch: a video, the store folder for it, and the window when an annotation gives it
+    (otherwise the localization strategy picks one)."""
+
+    youtube_id: str
+    folder: str = ""
+    time_start: float | None = None
+    time_end: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_video_id(self.youtube_id)
+        if self.folder:
+            validate_relpath(self.folder)
+        if (self.time_start is None) != (self.time_end is None):
+            raise ValueError(f"{self.youtube_id}: give both time_start and time_end, or neither")
+        if self.time_start is not None:
+            Window(self.time_start, self.time_end)  # validates the annotated window
+
+    @property
+    def key(self) -> str:
+        """The ledger key: the clip id when the window is known, else the video id; under the folder."""
+        stem = self.youtube_id if self.time_start is None else clip_id(self.youtube_id, self.time_start,
+                                                                        self.time_end)
+        return f"{self.folder}/{stem}" if self.folder else stem
+
+    def relpath(self, window: Window) -> str:
+        name = f"{clip_id(self.youtube_id, window.start, window.end)}.mp4"
+        return f"{self.folder}/{name}" if self.folder else name
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    """What happened to one request. `skipped`: settled by an earlier run, no platform request made."""
+
+    key: str
+    youtube_id: str
+    status: str  # done | permanent_failure | transient_failure
+    clip_id: str | None = None
+    start: float | None = None
+    end: float | None = None
+    relpath: str | None = None
+    path: str | None = None
+    uri: str | None = None
+    category: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    short_source: bool | None = None
+    source_width: int | None = None
+    source_height: int | None = None
+    frames: int | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class ClipProbe:
+    frames: int
+    fps: float
+    width: int
+    height: int
+    codec: str
+    pix_fmt: str
+
+
+def probe_clip(path: Path) -> ClipProbe:
+    """Frame count, rate, size and codec of a clip, from its container (counts packets when the header
+    has no frame count)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        ctx = stream.codec_context
+        return ClipProbe(frames, float(stream.average_rate or 0), ctx.width, ctx.height, ctx.name,
+                         ctx.pix_fmt or "")
+
+
+class _YtdlpLog:
+    """yt-dlp's messages go to logging, not the terminal; errors also arrive as exceptions."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        log.info("yt-dlp: %s", msg)
+
+    def error(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg.strip())
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    window: Window
+    relpath: str
+    path: Path
+    uri: str
+    probe: ClipProbe
+    source_width: int | None
+    source_height: int | None
+    downloaded: bool
+
+
+def _preview_format(info: dict[str, Any]) -> dict[str, Any]:
+    """The cheapest rendition with video that ffmpeg can read over plain HTTP(S)."""
+    formats = [f for f in info.get("formats") or [] if f.get("vcodec") != "none" and f.get("url")
+               and (f.get("protocol") or "https") in ("http", "https")]
+    if not formats:
+        raise AcquisitionError(FailureCategory.UNAVAILABLE, f"{info.get('id')}: no progressive video format")
+
+    def cost(fmt: dict[str, Any]) -> tuple[float, float]:
+        sides = [s for s in (fmt.get("width"), fmt.get("height")) if s]
+        return (min(sides) if sides else math.inf, fmt.get("tbr") or math.inf)
+
+    return min(formats, key=cost)
+
+
+class _ClipTask:
+    """Fetches one request; keeps the chosen window across retries so a retry never re-localizes."""
+
+    def __init__(self, job: _Job, request: ClipRequest) -> None:
+        self.job, self.request = job, request
+        self.window: Window | None = None
+
+    def _ydl(self, **opts: Any):
+        # Our RetryPolicy owns retries: yt-dlp's own would make unbudgeted, uncounted requests.
+        return self.job.platform.youtube_dl(logger=_YtdlpLog(), extractor_retries=0, retries=0,
+                                            fragment_retries=0, **opts)
+
+    def __call__(self) -> _Fetched:
+        job, request = self.job, self.request
+        job.bucket.acquire()
+        ydl = self._ydl()
+        info = ydl.extract_info(job.platform.watch_url(request.youtube_id), download=False, process=False)
+        duration = info.get("duration")
+        if self.window is None:
+            self.window = self._choose_window(ydl, info, duration)
+        relpath = request.relpath(self.window)
+        if job.store.exists(relpath):  # landed in a run killed before its ledger write: never fetch twice
+            path = job.store.path(relpath)
+            return _Fetched(self.window, relpath, path, job.store.uri(relpath), probe_clip(path),
+                            info.get("width"), info.get("height"), downloaded=False)
+        return self._download(info, relpath, duration)
+
+    def _choose_window(self, ydl, info: dict[str, Any], duration: float | None) -> Window:
+        request = self.request
+        if request.time_start is None:
+            source = SourceVideo(request.youtube_id, duration, lambda: self._open_preview(ydl, info))
+            return self.job.strategy.localize(source)
+        if duration is not None and duration < CLIP_SECONDS:
+            return whole_video_window(duration)
+        short = duration is not None and duration < request.time_end
+        return Window(request.time_start, request.time_end, short_source=short)
+
+    def _open_preview(self, ydl, info: dict[str, Any]) -> av.container.InputContainer:
+        fmt = _preview_format(info)
+        headers = {**ydl.params.get("http_headers", {}), **(fmt.get("http_headers") or {})}
+        options = {"rw_timeout": str(int(self.job.platform.socket_timeout_s * 1e6)),
+                   "headers": "".join(f"{key}: {value}\r\n" for key, value in headers.items())}
+        cookies = ydl.cookiejar.get_cookies_for_url(fmt["url"])
+        if cookies:
+            options["cookies"] = "".join(f"{c.name}={c.value}; path={c.path}; domain={c.domain};\r\n"
+                                         for c in cookies)
+        if self.job.platform.proxy:
+            options["http_proxy"] = self.job.platform.proxy
+        self.job.bucket.acquire()
+        return av.open(fmt["url"], options=options, timeout=self.job.platform.socket_timeout_s)
+
+    def _download(self, info: dict[str, Any], relpath: str, duration: float | None) -> _Fetched:
+        job, window = self.job, self.window
+        fmt = job.clip_format
+        with job.store.staging() as stage:
+            ydl = self._ydl(
+                outtmpl=str(stage / "clip.%(ext)s"),
+                format="bv*/b",
+                format_sort=[f"+res:{fmt.short_side}"],
+                download_ranges=download_range_func(None, [(window.start, window.end)]),
+                force_keyframes_at_cuts=True,
+                external_downloader_args={
+                    "ffmpeg_i": ["-rw_timeout", str(int(job.platform.socket_timeout_s * 1e6))],
+                    "ffmpeg_o": fmt.ffmpeg_output_args(),
+                },
+            )
+            job.bucket.acquire()
+            result = ydl.process_ie_result(info, download=True)
+            staged = Path(result["requested_downloads"][0]["filepath"])
+            probe = probe_clip(staged)
+            self._check(probe, duration)
+            uri = job.store.put(staged, relpath)
+        return _Fetched(window, relpath, job.store.path(relpath), uri, probe, result.get("width"),
+                        result.get("height"), downloaded=True)
+
+    def _check(self, probe: ClipProbe, duration: float | None) -> None:
+        """A clip must hold every frame of its window (exactly, unless the window touches the video's end,
+        whose length platforms only report to the second)."""
+        window, fps = self.window, self.job.clip_format.fps
+        if probe.codec != "h264" or probe.pix_fmt != "yuv420p" or round(probe.fps) != fps:
+            raise AcquisitionError(FailureCategory.UNKNOWN, f"{self.request.youtube_id}: clip came out as "
+                                   f"{probe.codec}/{probe.pix_fmt} at {probe.fps:g} fps")
+        inside = duration is None or window.end <= duration - DURATION_TOLERANCE_S
+        span = window.end - window.start if duration is None else min(window.end, duration) - window.start
+        expected = round(span * fps)
+        enough = probe.frames == expected if inside else probe.frames >= expected - DURATION_TOLERANCE_S * fps
+        if not enough or probe.frames < 1:
+            raise AcquisitionError(FailureCategory.INCOMPLETE, f"{self.request.youtube_id}: clip has "
+                                   f"{probe.frames} frames, its window [{window.start:g}, {window.end:g}) "
+                                   f"needs {expected}")
+
+
+@dataclass
+class _Job:
+    platform: VideoPlatform
+    store: ClipStore
+    ledger: ClipLedger
+    strategy: LocalizationStrategy
+    bucket: TokenBucket
+    retry: RetryPolicy
+    clip_format: ClipFormat
+    sleep: Callable[[float], None]
+    jitter_seed: int | None
+
+    def run(self, request: ClipRequest) -> ClipOutcome:
+        earlier = self.ledger.get(request.key)
+        if earlier is not None and (earlier.status == "permanent_failure" or (
+                earlier.status == "done" and earlier.relpath and self.store.exists(earlier.relpath))):
+            return self._from_ledger(earlier)
+        rng = random.Random(f"{self.jitter_seed}/{request.key}") if self.jitter_seed is not None else None
+        attempted: Attempted[_Fetched] = call_with_retries(_ClipTask(self, request), self.retry, self.sleep, rng)
+        if attempted.value is not None:
+            return self._record_done(request, attempted.value, attempted.attempts)
+        return self._record_failure(request, attempted.failure, attempted.attempts)
+
+    def _from_ledger(self, entry: LedgerEntry) -> ClipOutcome:
+        done = entry.status == "done"
+        return ClipOutcome(
+            key=entry.clip_key, youtube_id=entry.youtube_id, status=entry.status, clip_id=entry.clip_id,
+            start=entry.time_start, end=entry.time_end, relpath=entry.relpath,
+            path=str(self.store.path(entry.relpath)) if done else None,
+            uri=self.store.uri(entry.relpath) if done else None, category=entry.category, message=entry.message,
+            attempts=0, short_source=entry.short_source, source_width=entry.source_width,
+            source_height=entry.source_height, skipped=True)
+
+    def _record_done(self, request: ClipRequest, fetched: _Fetched, attempts: int) -> ClipOutcome:
+        window = fetched.window
+        name = clip_id(request.youtube_id, window.start, window.end)
+        self.ledger.record(request.key, request.youtube_id, "done", attempts, clip_id=name, relpath=fetched.relpath,
+                           time_start=window.start, time_end=window.end, downloaded=fetched.downloaded,
+                           short_source=window.short_source, source_width=fetched.source_width,
+                           source_height=fetched.source_height)
+        return ClipOutcome(
+            key=request.key, youtube_id=request.youtube_id, status="done", clip_id=name, start=window.start,
+            end=window.end, relpath=fetched.relpath, path=str(fetched.path), uri=fetched.uri, attempts=attempts,
+            short_source=window.short_source, source_width=fetched.source_width,
+            source_height=fetched.source_height, frames=fetched.probe.frames)
+
+    def _record_failure(self, request: ClipRequest, failure: Failure, attempts: int) -> ClipOutcome:
+        status = "permanent_failure" if failure.permanent else "transient_failure"
+        self.ledger.record(request.key, request.youtube_id, status, attempts, time_start=request.time_start,
+                           time_end=request.time_end, category=failure.category.label, message=failure.message)
+        return ClipOutcome(key=request.key, youtube_id=request.youtube_id, status=status,
+                           start=request.time_start, end=request.time_end, category=failure.category.label,
+                           message=failure.message, attempts=attempts)
+
+
+def acquire_clips(
+    platform: VideoPlatform,
+    requests: Iterable[ClipRequest],
+    store: ClipStore,
+    ledger: ClipLedger,
+    strategy: LocalizationStrategy | None = None,
+    *,
+    rate_limit: RateLimit | TokenBucket,
+    concurrency: int = 4,
+    retry: RetryPolicy = RetryPolicy(),
+    clip_format: ClipFormat = ClipFormat(),
+    sleep: Callable[[float], None] = time.sleep,
+    jitter_seed: int | None = None,
+    on_outcome: Callable[[ClipOutcome], None] | None = None,
+) -> list[ClipOutcome]:
+    """Fetch every request's clip into `store`; returns one outcome per request, in request order.
+
+    Reruns are cheap: clips the ledger has as done (file present) and permanent failures are answered from
+    the ledger without touching the platform; transient failures are tried again.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    requests = list(requests)
+    duplicated = sorted(key for key, n in Counter(request.key for request in requests).items() if n > 1)
+    if duplicated:
+        raise ValueError(f"the same clip is requested more than once: {', '.join(duplicated[:5])}")
+    bucket = rate_limit.bucket() if isinstance(rate_limit, RateLimit) else rate_limit
+    job = _Job(platform, store, ledger, strategy or MotionStrategy(), bucket, retry, clip_format, sleep, jitter_seed)
+    store.sweep_staging()
+
+    def run(request: ClipRequest) -> ClipOutcome:
+        outcome = job.run(request)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="clip") as pool:
+        return list(pool.map(run, requests))

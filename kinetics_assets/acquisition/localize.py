@@ -1,0 +1,181 @@
+"""Where in a video its one 10-s clip is cut: localization strategies, chosen by name.
+
+`motion` (default) decodes the platform's cheapest rendition at a few frames a second and a tiny size and picks
+the whole-second 10-s window with the most frame-difference energy: actions move, titles, talking heads and idle
+scenery mostly do not. `fixed` cuts at a given offset. A `model` strategy (score windows with the latest I3D
+checkpoint) is meant to be registered here once the training stage exists; until then asking for it is an error.
+Videos shorter than 10 s give the whole video as the window, flagged `short_source`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterable, Protocol
+
+import av
+import numpy as np
+
+from resources.video_platform import validate_video_id
+
+from kinetics_assets.acquisition.failures import AcquisitionError, FailureCategory
+
+CLIP_SECONDS = 10
+# Platforms report whole-second durations; a decode that stops more than this short of it was cut off.
+DURATION_TOLERANCE_S = 1.5
+
+
+def clip_id(youtube_id: str, start: float, end: float) -> str:
+    """The official clip name stem: `{youtube_id}_{start:06d}_{end:06d}` (whole seconds, as torchvision)."""
+    return f"{validate_video_id(youtube_id)}_{int(start):06d}_{int(end):06d}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) seconds (strategies give whole seconds; annotations may not); `short_source`: the video ends
+    before `end`, so the clip is all of the video from `start` (a video shorter than a clip: all of it)."""
+
+    start: float
+    end: float
+    short_source: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end or self.end - self.start > CLIP_SECONDS:
+            raise ValueError(f"window [{self.start}, {self.end}) must be non-empty, start >= 0, "
+                             f"at most {CLIP_SECONDS} s")
+
+
+def whole_video_window(duration: float) -> Window:
+    """The window of a video shorter than a clip: all of it. Platforms round durations to the second, so the
+    end is the next whole second (ffmpeg stops at the end of the video anyway)."""
+    return Window(0, min(CLIP_SECONDS, math.floor(duration) + 1), short_source=True)
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """What a strategy may look at: the platform's duration and the cheapest rendition, opened on demand
+    (opening counts against the platform's rate budget, so strategies that need no pixels never do)."""
+
+    youtube_id: str
+    duration: float | None
+    open_preview: Callable[[], ContextManager[av.container.InputContainer]]
+
+
+class LocalizationStrategy(Protocol):
+    name: str
+
+    def localize(self, source: SourceVideo) -> Window: ...
+
+
+@dataclass(frozen=True)
+class FixedStrategy:
+    """The window at `offset_s`, moved earlier when the video ends before offset + 10 s."""
+
+    offset_s: int = 0
+    name: str = "fixed"
+
+    def __post_init__(self) -> None:
+        if self.offset_s < 0:
+            raise ValueError(f"fixed offset must be >= 0 s, got {self.offset_s}")
+
+    def localize(self, source: SourceVideo) -> Window:
+        if source.duration is None:
+            return Window(self.offset_s, self.offset_s + CLIP_SECONDS)
+        if source.duration < CLIP_SECONDS:
+            return whole_video_window(source.duration)
+        start = min(self.offset_s, math.floor(source.duration) - CLIP_SECONDS)
+        return Window(start, start + CLIP_SECONDS)
+
+
+def energy_per_second(samples: Iterable[tuple[float, np.ndarray]]) -> np.ndarray:
+    """Motion energy of each whole second: the median mean-squared difference between consecutive samples
+    starting in it. Squaring favours things that move far (an action) over many small slow drifts; the median
+    ignores a single scene cut, which is one huge difference, not motion."""
+    by_second: dict[int, list[float]] = {}
+    previous: tuple[float, np.ndarray] | None = None
+    for time_s, pixels in samples:
+        if previous is not None:
+            diff = float(np.mean((pixels.astype(np.float32) - previous[1].astype(np.float32)) ** 2))
+            by_second.setdefault(int(previous[0]), []).append(diff)
+        previous = (time_s, pixels)
+    seconds = (max(by_second) + 1) if by_second else 0
+    energy = np.zeros(seconds)
+    for second, diffs in by_second.items():
+        energy[second] = float(np.median(diffs))
+    return energy
+
+
+def best_window_start(energy: np.ndarray, duration: float) -> int:
+    """The whole-second start of the 10-s window with the most energy; the earliest wins a tie."""
+    last_start = math.floor(duration + 1e-6) - CLIP_SECONDS
+    if last_start < 0:
+        raise ValueError(f"a {duration:g}-s video holds no {CLIP_SECONDS}-s window")
+    padded = np.zeros(last_start + CLIP_SECONDS)
+    padded[: min(len(energy), len(padded))] = energy[: len(padded)]
+    scores = np.convolve(padded, np.ones(CLIP_SECONDS), mode="valid")
+    return int(np.argmax(np.round(scores, 9)))
+
+
+@dataclass(frozen=True)
+class MotionStrategy:
+    """Highest frame-difference energy from a cheap pass: `sample_fps` frames a second, area-averaged to `width`
+    pixels wide in grey (averaging blurs away sub-pixel jitter and compression noise; on sandbox worlds 32 px
+    beat 64 px)."""
+
+    sample_fps: float = 4.0
+    width: int = 32
+    name: str = "motion"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.sample_fps <= 30 or not 8 <= self.width <= 640:
+            raise ValueError(f"motion sampling needs 0 < sample_fps <= 30 and 8 <= width <= 640, "
+                             f"got {self.sample_fps}, {self.width}")
+
+    def localize(self, source: SourceVideo) -> Window:
+        if source.duration is not None and source.duration < CLIP_SECONDS:
+            return whole_video_window(source.duration)
+        with source.open_preview() as container:
+            samples = list(self._samples(container))
+        decoded = samples[-1][0] + 1.0 / self.sample_fps if samples else 0.0
+        if source.duration is not None and decoded < source.duration - DURATION_TOLERANCE_S:
+            raise AcquisitionError(FailureCategory.INCOMPLETE, f"{source.youtube_id}: preview decode stopped at "
+                                   f"{decoded:.1f} s of {source.duration:g} s")
+        duration = source.duration if source.duration is not None else decoded
+        if duration < CLIP_SECONDS:
+            return whole_video_window(duration)
+        start = best_window_start(energy_per_second(samples), duration)
+        return Window(start, start + CLIP_SECONDS)
+
+    def _samples(self, container: av.container.InputContainer) -> Iterable[tuple[float, np.ndarray]]:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = 1.0 / self.sample_fps
+        height = max(2, round(self.width * stream.codec_context.height / max(stream.codec_context.width, 1) / 2) * 2)
+        next_time = 0.0
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time + 1e-6 < next_time:
+                continue
+            next_time = (math.floor(frame.time / step + 1e-6) + 1) * step
+            grey = frame.reformat(width=self.width, height=height, format="gray", interpolation="AREA").to_ndarray()
+            yield float(frame.time), grey
+
+
+STRATEGIES: dict[str, Callable[..., LocalizationStrategy]] = {"motion": MotionStrategy, "fixed": FixedStrategy}
+PLANNED = {"model": "scores windows with the latest I3D checkpoint; it is registered once the training stage "
+                    "produces one"}
+
+
+def register_strategy(name: str, factory: Callable[..., LocalizationStrategy]) -> None:
+    """Add a strategy (the training stage registers `model` here)."""
+    if name in STRATEGIES:
+        raise ValueError(f"localization strategy {name!r} is already registered")
+    STRATEGIES[name] = factory
+
+
+def make_strategy(name: str = "motion", **params: object) -> LocalizationStrategy:
+    """A strategy by name, e.g. make_strategy("fixed", offset_s=30)."""
+    factory = STRATEGIES.get(name)
+    if factory is None:
+        planned = f" ({name} {PLANNED[name]})" if name in PLANNED else ""
+        raise ValueError(f"unknown localization strategy {name!r}{planned}; available: {', '.join(STRATEGIES)}")
+    return factory(**params)
