@@ -35,7 +35,6 @@ DEMO_CLASSES: tuple[str, ...] = (
     "springboard diving", "luge", "metal detecting", "spinning plates", "shooting off fireworks",
     "washing hair", "square dancing",
 )
-SCHEMA_VERSION = 1
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 REMOVAL_REASONS = {  # reason -> (share of removals, what the platform shows)
@@ -49,6 +48,7 @@ REMOVAL_REASONS = {  # reason -> (share of removals, what the platform shows)
     "sign_in_required": (0.06, "Sign in to confirm your age. This video may be inappropriate for some users"),
 }
 UNKNOWN_MESSAGE = "Video unavailable"
+RENDER_LOCK_STRIPES = 64
 
 
 @functools.cache
@@ -196,7 +196,7 @@ def _channels(cfg: WorldConfig, count: int) -> _Channels:
 
 
 class _Days:
-    """Day offsets from the epoch <-> YYYYMMDD strings, memoised (millions of conversions per build)."""
+    """Day offsets from the epoch as YYYYMMDD strings, memoised (millions of conversions per build)."""
 
     def __init__(self, epoch: date):
         self.epoch = epoch
@@ -218,17 +218,18 @@ def _durations(rng: np.random.Generator, n: int, cfg: WorldConfig) -> np.ndarray
 
 
 NEVER = np.iinfo(np.int64).max  # removal day offset of videos that stay online
+REMOVAL_HORIZON_DAYS = 3653     # removals are only scheduled up to 10 years after the epoch
 
 
 def _removals(rng: np.random.Generator, upload_days: np.ndarray, cfg: WorldConfig
               ) -> tuple[np.ndarray, list[str | None]]:
-    """Exponential time-to-removal after upload; removals beyond 10 years after the epoch are dropped (None)."""
+    """Exponential time-to-removal after upload; removals past REMOVAL_HORIZON_DAYS are dropped (None)."""
     n = len(upload_days)
     years = rng.exponential(1.0 / cfg.annual_removal_rate, n) if cfg.annual_removal_rate > 0 else np.full(n, np.inf)
     removal = upload_days + np.ceil(np.minimum(years, 1e4) * 365.25).astype(np.int64)
     reasons, weights = zip(*((r, share) for r, (share, _) in REMOVAL_REASONS.items()))
     picked = rng.choice(len(reasons), size=n, p=np.array(weights) / sum(weights))
-    keep = removal <= 3653
+    keep = removal <= REMOVAL_HORIZON_DAYS
     return np.where(keep, removal, NEVER), [reasons[p] if k else None for p, k in zip(picked, keep)]
 
 
@@ -398,11 +399,12 @@ CREATE VIRTUAL TABLE search_index USING fts5(title, description, content='videos
 
 
 def config_key(cfg: WorldConfig) -> str:
-    """Identifies a world: its config, the schema and the data files it is generated from."""
+    """Identifies a world: its config plus the code and data files that generate and draw it, so a cached
+    index or media file is never reused after any of them changes."""
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True).encode())
-    h.update(str(SCHEMA_VERSION).encode())
-    for name in sorted(os.listdir(DATA_DIR)):
-        h.update(name.encode() + (DATA_DIR / name).read_bytes())
+    sources = [Path(__file__), Path(text.__file__), Path(__file__).with_name("render.py")]
+    for path in sources + sorted(DATA_DIR.iterdir()):
+        h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -461,8 +463,7 @@ class World:
         if not self.db_path.exists():
             build_index(config, self.db_path)
         self._local = threading.local()
-        self._locks_guard = threading.Lock()
-        self._render_locks: dict[str, threading.Lock] = {}
+        self._render_locks = tuple(threading.Lock() for _ in range(RENDER_LOCK_STRIPES))
 
     def _db(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -470,6 +471,10 @@ class World:
             con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
             self._local.con = con
         return con
+
+    def __len__(self) -> int:
+        """How many videos the world holds (whatever their availability)."""
+        return self._db().execute("SELECT count(*) FROM videos").fetchone()[0]
 
     def record(self, video_id: str) -> VideoRecord | None:
         """The full record, ground truth included (for truth.py / edition.py / rendering; never the pipeline)."""
@@ -492,7 +497,9 @@ class World:
         return None if rec is None else VideoMetadata(**{c: getattr(rec, c) for c in _METADATA_COLUMNS})
 
     def availability(self, video_id: str, on: date) -> Availability:
-        """Whether the video can be watched on `on`; unknown ids and not-yet-uploaded videos are unavailable."""
+        """Whether the video can be watched on `on`; unknown ids and not-yet-uploaded videos are unavailable.
+
+        The platform is seen from a single vantage point, so a country block reads as unavailable."""
         day = _day(on)
         rec = self.record(video_id)
         if rec is None or day < rec.upload_date:
@@ -544,9 +551,7 @@ class World:
         path = self.media_dir / f"{rec.id}.mp4"
         if path.exists():
             return path
-        with self._locks_guard:
-            lock = self._render_locks.setdefault(rec.id, threading.Lock())
-        with lock:
+        with self._render_locks[stable_int(rec.id) % RENDER_LOCK_STRIPES]:  # one render per id at a time
             if not path.exists():
                 encode_mp4(self.media_spec(rec), path)
         return path
