@@ -1,32 +1,31 @@
 """Run the edition's suites with Great Expectations 1.x and report every failing class, clip or video by name.
 
-An ephemeral (in-memory) GX context per run: no project folder, analytics off, progress bars off; nothing
-reaches the network. Results are read with ``result_format=COMPLETE`` so every unexpected row comes back, not
-GX's default sample of 20. Data Docs, when asked for, are built in a sibling temporary folder and swapped into
-place, so a half-built site never looks finished.
+An ephemeral (in-memory) GX context per run: no project folder, analytics off (see the package's
+``__init__``), progress bars off; nothing reaches the network. Results are read with
+``result_format=COMPLETE`` so every unexpected row comes back, not GX's default sample of 20. Data Docs, when
+asked for, are built in a sibling temporary folder and swapped into place, so a half-built site never looks
+finished.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: no usage statistics
-
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import great_expectations as gx  # noqa: E402
-import pandas as pd  # noqa: E402
-from great_expectations.data_context.types.base import (  # noqa: E402
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
 
-from expectations.suites import EditionRules, SuiteSpec, edition_suites  # noqa: E402
+from expectations.suites import EditionRules, SuiteSpec, edition_suites
+from kinetics_assets.release.writer import swap_folder_into_place
 
 DOCS_SITE = "edition_docs"
 DATASOURCE = "edition"
@@ -144,17 +143,6 @@ def run_suite(context, spec: SuiteSpec, frame: pd.DataFrame) -> SuiteOutcome:
     return SuiteOutcome(spec.name, bool(result.success), outcomes)
 
 
-def _swap_into_place(built: Path, target: Path) -> None:
-    """Replace ``target`` by ``built`` with renames, so readers see the old site or the new one, never half."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-    os.replace(built, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def validate_edition(rows: pd.DataFrame, rules: EditionRules, docs_dir: Path | None = None) -> EditionValidation:
     """Run every edition suite over ``rows``; with ``docs_dir``, also build GX Data Docs there.
 
@@ -176,7 +164,7 @@ def validate_edition(rows: pd.DataFrame, rules: EditionRules, docs_dir: Path | N
     if building is not None:
         try:
             context.build_data_docs(site_names=[DOCS_SITE])
-            _swap_into_place(building, docs_dir)
+            swap_folder_into_place(building, docs_dir)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
