@@ -218,10 +218,10 @@ def classify(exc: BaseException) -> Failure:
     message = _clean(str(exc) or text)
     by_text = next((c for pattern, c in _MESSAGE_RULES if pattern.search(text)), None)
     by_type = next((c for e in chain if (c := _category_of_type(e)) is not None), None)
-    if by_text is not None and by_text.permanent:
-        category = by_text
+    if by_text is not None and (by_text.permanent or by_type in (None, FailureCategory.CONNECTION)):
+        category = by_text  # the platform's words, or "timed out" refining a generic transport error
     else:
-        category = by_type or by_text
+        category = by_type
     if category is None and (status := _HTTP_STATUS_IN_TEXT.search(text)):
         category = _category_of_status(int(status.group(1)))
     if category is None and (exit_code := _FFMPEG_EXIT.search(text)):
