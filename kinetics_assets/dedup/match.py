@@ -1,0 +1,120 @@
+"""Confirm a candidate pair of clips by temporal offset voting over their frame hashes.
+
+Two clips show the same footage when many of their frames are close in Hamming distance AND those frame pairs
+agree on one time offset (t_a - t_b): a re-upload matches at about 0 s (or at its trim), a sub-clip at its start
+inside the longer clip, a compilation at the position of the cut. Unrelated clips that happen to share a look
+produce a few close pairs at scattered offsets, which the vote rejects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from kinetics_assets.dedup.fingerprint import Fingerprint
+
+COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    max_distance: int = 10      # bits of 64: frames closer than this are "the same picture"
+    bin_seconds: float = 0.5    # width of an offset bin
+    min_frames: int = 5         # frames (at 2 fps) that must agree on one offset ...
+    min_share: float = 0.5      # ... or this share of the shorter clip's frames, whichever is fewer
+
+    def __post_init__(self):
+        if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
+            raise ValueError(f"invalid match parameters: {self}")
+
+
+@dataclass(frozen=True)
+class ClipMatch:
+    """Clip ``a`` shows clip ``b``'s footage: the frame of b at time t is at time t + offset in a."""
+
+    a: int
+    b: int
+    offset: float
+    frames: int             # distinct frames agreeing on the offset (the smaller count of the two clips)
+    mean_distance: float
+    mirrored: bool
+    kind: str               # re-upload | sub-clip | compilation
+
+    def describe(self) -> str:
+        mirror = ", mirrored" if self.mirrored else ""
+        return f"{self.kind} match at offset {self.offset:+.1f} s, {self.frames} matching frames{mirror}"
+
+
+def _views_vs(views: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """(n_views_frames, n_hashes): smallest distance between any view of a frame and a hash."""
+    return np.bitwise_count(views[:, None, :] ^ hashes[None, :, None]).min(axis=2)
+
+
+def distance_matrices(fa: Fingerprint, fb: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
+    """(same orientation, mirrored) frame-to-frame distances, each the best over crop windows either way."""
+    same = np.minimum(_views_vs(fa.view_hashes, fb.frame_hashes), _views_vs(fb.view_hashes, fa.frame_hashes).T)
+    mirrored = np.minimum(_views_vs(fa.view_hashes, fb.mirrored_hashes),
+                          _views_vs(fb.view_hashes, fa.mirrored_hashes).T)
+    return same, mirrored
+
+
+def _distinct_per_window(window: np.ndarray, frame: np.ndarray, n_windows: int) -> np.ndarray:
+    codes = np.unique(window.astype(np.int64) * (int(frame.max()) + 1) + frame)
+    return np.bincount(codes // (int(frame.max()) + 1), minlength=n_windows)
+
+
+def vote(ta: np.ndarray, tb: np.ndarray, close: np.ndarray, distances: np.ndarray, bin_seconds: float
+         ) -> tuple[int, float, float]:
+    """(frames, offset, mean distance) of the best offset window; windows are ``bin_seconds`` wide and overlap."""
+    ii, jj = np.nonzero(close)
+    if len(ii) == 0:
+        return 0, 0.0, math.inf
+    half = bin_seconds / 2.0
+    q = np.round((ta[ii] - tb[jj]) / half).astype(np.int64)
+    window = np.concatenate([q - 1, q, q + 1])
+    window -= window.min()
+    n_windows = int(window.max()) + 1
+    frames_a = _distinct_per_window(window, np.tile(ii, 3), n_windows)
+    frames_b = _distinct_per_window(window, np.tile(jj, 3), n_windows)
+    score = np.minimum(frames_a, frames_b)
+    best = int(np.argmax(score))  # the first best window: smallest offset, deterministic
+    in_best = window == best
+    d = np.tile(distances[ii, jj], 3)[in_best]
+    offsets = np.tile(ta[ii] - tb[jj], 3)[in_best]
+    return int(score[best]), float(np.median(offsets)), float(d.mean())
+
+
+def match_kind(fa: Fingerprint, fb: Fingerprint) -> str:
+    shorter, longer = sorted((fa.duration, fb.duration))
+    if longer <= 1.5 * shorter:
+        return "re-upload"
+    return "compilation" if longer >= COMPILATION_MIN_SECONDS else "sub-clip"
+
+
+def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = MatchParams(),
+                       a: int = 0, b: int = 1) -> ClipMatch | None:
+    """The confirmed match of two clips (numbered ``a`` and ``b`` in the result), or None."""
+    if len(fa) == 0 or len(fb) == 0:
+        return None
+    needed = max(1, min(params.min_frames, math.ceil(params.min_share * min(len(fa), len(fb)))))
+    best = None
+    for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
+        frames, offset, mean_distance = vote(fa.times, fb.times, dist <= params.max_distance, dist,
+                                             params.bin_seconds)
+        if frames >= needed and (best is None or (frames, -mean_distance) > (best.frames, -best.mean_distance)):
+            best = ClipMatch(a, b, round(offset, 2), frames, round(mean_distance, 2), mirrored, match_kind(fa, fb))
+    return best
+
+
+def confirm_pairs(fingerprints: Sequence[Fingerprint], pairs: np.ndarray, params: MatchParams = MatchParams()
+                  ) -> list[ClipMatch]:
+    """The candidate pairs (positions in ``fingerprints``) that really match, in pair order."""
+    matches = []
+    for a, b in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):
+        found = match_fingerprints(fingerprints[a], fingerprints[b], params, int(a), int(b))
+        if found is not None:
+            matches.append(found)
+    return matches
