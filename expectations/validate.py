@@ -9,7 +9,6 @@ finished.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid

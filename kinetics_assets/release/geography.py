@@ -76,9 +76,8 @@ def continent_shares(countries: pd.Series) -> Geography:
     order = list(NOTE_CONTINENTS) + ([ANTARCTICA] if ANTARCTICA in counts else [])
     clips = counts.reindex(order, fill_value=0).astype(int)
     located = int(clips.sum())
-    table = pd.DataFrame(
-        {"continent": order, "clips": clips.to_numpy(), "share": (clips / located if located else clips * 0.0).to_numpy()}
-    )
+    shares = clips / located if located else clips * 0.0
+    table = pd.DataFrame({"continent": order, "clips": clips.to_numpy(), "share": shares.to_numpy()})
     return Geography(table=table, clips=len(countries), located=located)
 
 

@@ -145,4 +145,5 @@ def assign_splits(
     added = new.assign(split=pd.Series(assigned), origin="new")
     kept = retained.assign(origin="retained")
     edition = pd.concat([kept, added], ignore_index=True)
-    return edition.sort_values(["split", "label", "youtube_id", "time_start"], na_position="last").reset_index(drop=True)
+    edition = edition.sort_values(["split", "label", "youtube_id", "time_start"], na_position="last")
+    return edition.reset_index(drop=True)

@@ -84,13 +84,14 @@ def _checked(rows: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
         raise ValueError(f"edition rows lack columns {sorted(missing)}")
     start, end = rows["time_start"].astype(float), rows["time_end"].astype(float)
     unlabelled = rows["label"].isna()
+    in_range = (start >= 0) & (start < end) & (end <= start + MAX_CLIP_SECONDS)
     problems = [
-        (~rows["youtube_id"].astype(str).str.fullmatch(YOUTUBE_ID.pattern), "youtube_id must be 11 characters of [A-Za-z0-9_-]"),
+        (~rows["youtube_id"].astype(str).str.fullmatch(YOUTUBE_ID.pattern), "youtube_id must be 11 of [A-Za-z0-9_-]"),
         (~rows["split"].isin(SPLIT_NAMES), f"split is not one of {', '.join(SPLIT_NAMES)}"),
         (unlabelled & (rows["split"] != "test"), "only test rows may lack a label"),
         (~unlabelled & ~rows["label"].isin(classes), "label is not a class of the edition"),
         ((start % 1 != 0) | (end % 1 != 0), "official files hold whole seconds"),
-        (~((start >= 0) & (start < end) & (end <= start + MAX_CLIP_SECONDS)), "need 0 <= time_start < time_end <= time_start + 10"),
+        (~in_range, f"need 0 <= time_start < time_end <= time_start + {MAX_CLIP_SECONDS}"),
     ]
     for bad, reason in problems:
         if bad.any():

@@ -1,0 +1,161 @@
+"""The release folder: official CSVs that round-trip through the importer, private test labels, the clip tree
+torchvision/mmaction2 read, release notes, a manifest whose hashes match, and an all-or-nothing write."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kinetics_assets.editions.annotations import import_annotations
+from kinetics_assets.release.writer import class_folder, write_release
+
+EDITION = "Kinetics-700-2020"
+CLASSES = ("abseiling", "backflip (human)", "massaging person's head")
+SPLITS = ["train", "train", "train", "val", "test"]
+
+
+def clip_store(tmp_path: Path) -> Path:
+    store = tmp_path / "clip_store"
+    store.mkdir(exist_ok=True)
+    return store
+
+
+def edition_rows(store: Path) -> pd.DataFrame:
+    """Five clips per class, each with a media file in the store, plus one unlabelled public-test row."""
+    rows = []
+    for c, label in enumerate(CLASSES):
+        for k, split in enumerate(SPLITS):
+            video = f"{'abc'[c]}{k:010d}"
+            media = store / f"{video}.mp4"
+            media.write_bytes(f"clip {video} of {label}".encode())
+            rows.append({"label": label, "youtube_id": video, "time_start": 10.0 * k, "time_end": 10.0 * k + 10,
+                         "split": split, "clip_path": str(media)})
+    rows.append({"label": None, "youtube_id": "zzzzzzzzzzz", "time_start": 0.0, "time_end": 10.0, "split": "test",
+                 "clip_path": None})
+    return pd.DataFrame(rows)
+
+
+def notes_inputs(rows: pd.DataFrame) -> dict:
+    added = rows[rows["youtube_id"].str.endswith("4") & rows["label"].notna()]
+    removed = pd.DataFrame({"label": ["abseiling"] * 3, "youtube_id": ["r0000000000", "r0000000001", "r0000000002"]})
+    previous = pd.concat([rows.drop(added.index), removed], ignore_index=True)
+    return {"previous": previous, "removed": removed, "added": added}
+
+
+def write(rows: pd.DataFrame, out: Path):
+    return write_release(rows, out, edition=EDITION, classes=CLASSES, **notes_inputs(rows))
+
+
+@pytest.fixture
+def release(tmp_path):
+    rows = edition_rows(clip_store(tmp_path))
+    return rows, write(rows, tmp_path / "release")
+
+
+def test_official_files_round_trip_through_the_importer(release):
+    rows, out = release
+    root = out.root
+    imported = import_annotations([root / "train.csv", root / "validate.csv", root / "test.csv"], EDITION)
+    assert imported.rejected.empty and imported.duplicates_collapsed == 0
+    assert len(imported.rows) == len(rows)
+    key = ["youtube_id", "time_start", "time_end", "split"]
+    assert imported.rows.sort_values(key)[key].values.tolist() == rows.sort_values(key)[key].values.tolist()
+    labelled = imported.rows.dropna(subset=["label"])
+    assert set(labelled["split"]) == {"train", "val"}  # the public test file carries no labels
+
+    private = import_annotations([root / "private" / "test_labelled.csv"], EDITION)
+    assert private.rejected.empty
+    expected = rows[(rows["split"] == "test") & rows["label"].notna()]
+    assert sorted(zip(private.rows["label"], private.rows["youtube_id"])) == sorted(
+        zip(expected["label"], expected["youtube_id"])
+    )
+
+
+def test_official_format_details(release):
+    root = release[1].root
+    train = (root / "train.csv").read_text().splitlines()
+    assert train[0] == "label,youtube_id,time_start,time_end,split" and train[1] == "abseiling,a0000000000,0,10,train"
+    assert (root / "validate.csv").read_text().splitlines()[1].endswith(",validate")
+    test = pd.read_csv(root / "test.csv")
+    assert list(test.columns) == ["youtube_id", "time_start", "time_end", "split"]
+    assert list(test["youtube_id"]) == sorted(test["youtube_id"])  # order by video, never by label
+
+
+def test_clip_tree_is_what_torchvision_and_mmaction2_read(release):
+    rows, out = release
+    root = out.root
+    classes = (root / "classes.txt").read_text().splitlines()
+    folders = [class_folder(label) for label in classes]
+    assert folders == sorted(folders) == ["abseiling", "backflip_human", "massaging_persons_head"]
+    for split in ("train", "val", "test"):
+        # torchvision: classes are the sorted folders of {root}/{split}; every class has one in every split
+        assert sorted(p.name for p in (root / split).iterdir()) == folders
+        listed = (root / f"{split}_list_videos.txt").read_text().splitlines()
+        expected = rows[(rows["split"] == split) & rows["label"].notna()]
+        assert len(listed) == len(expected)
+        for line in listed:
+            relative, index = line.split(" ")
+            clip = root / relative
+            assert clip.is_file() and clip.parent.name == folders[int(index)]
+    row = rows.iloc[1]  # abseiling, a0000000001, 10-20, train
+    clip = root / "train" / "abseiling" / "a0000000001_000010_000020.mp4"
+    assert clip.read_bytes() == Path(row["clip_path"]).read_bytes()
+    assert clip.stat().st_ino == Path(row["clip_path"]).stat().st_ino  # hard-linked, not copied
+    assert (root / "test" / "backflip_human" / "b0000000004_000040_000050.mp4").is_file()
+
+
+def test_manifest_hashes_every_file_and_counts_per_class(release):
+    out = release[1]
+    root, manifest = out.root, out.manifest
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert json.loads((root / "manifest.json").read_text()) == manifest
+    assert manifest["clips"] == {"train": 9, "val": 3, "test": 4}
+    assert manifest["unlabelled_test_clips"] == 1
+    assert manifest["clips_with_media"] == {"train": 9, "val": 3, "test": 3}
+    assert manifest["clips_per_class"]["train"] == dict.fromkeys(CLASSES, 3)
+
+
+def test_release_notes_count_removed_and_added_per_class(release):
+    notes = (release[1].root / "RELEASE_NOTES.md").read_text()
+    assert "- removed (videos no longer available): 3" in notes and "- added: 3" in notes
+    assert "| abseiling | 7 | 3 | 1 | 5 |" in notes
+    assert "| backflip (human) | 4 | 0 | 1 | 5 |" in notes
+
+
+def test_rerun_is_idempotent_and_leaves_no_temporary_folders(release, tmp_path):
+    rows, first = release
+    second = write(rows, tmp_path / "release")
+    assert second.manifest == first.manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip_store", "release"]
+
+
+def test_a_failed_write_leaves_the_previous_release_untouched(release, tmp_path):
+    rows, first = release
+    broken = rows.copy()
+    broken.loc[2, "clip_path"] = str(tmp_path / "clip_store" / "gone.mp4")
+    with pytest.raises(FileNotFoundError, match="edition row 2 .*gone.mp4"):
+        write(broken, tmp_path / "release")
+    assert json.loads((first.root / "manifest.json").read_text()) == first.manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip_store", "release"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("label", "moonwalking", "label is not a class"),
+        ("time_end", 10.5, "whole seconds"),
+        ("youtube_id", "../../etc/x", "youtube_id must be 11 of"),
+        ("split", "validate", "split is not one of"),
+    ],
+)
+def test_bad_rows_are_refused_with_row_and_reason(tmp_path, column, value, reason):
+    rows = edition_rows(clip_store(tmp_path))
+    rows.loc[0, column] = value
+    with pytest.raises(ValueError, match=f"edition row 0 .*{reason}"):
+        write(rows, tmp_path / "release")
+    assert not (tmp_path / "release").exists()
