@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 
 from kinetics_assets.voting.tasks import (
-    EXPORT_COLUMNS, LABEL_STUDIO_CONFIG, TASK_ID_RE, build_tasks, gold_counts, label_studio_local_url,
-    label_studio_tasks, task_id, tasks_csv,
+    EXPORT_COLUMNS,
+    LABEL_STUDIO_CONFIG,
+    TASK_ID_RE,
+    build_tasks,
+    gold_counts,
+    label_studio_local_url,
+    label_studio_tasks,
+    task_id,
+    tasks_csv,
 )
 
 CLASS = "stacking dice"
@@ -66,7 +73,7 @@ def test_gold_choice_is_deterministic_and_kept_when_candidates_grow(edition):
     few = build_tasks(CLASS, clips("new", 40), edition)
     again = build_tasks(CLASS, clips("new", 40), edition.sample(frac=1.0, random_state=1))
     more = build_tasks(CLASS, clips("new", 80), edition)
-    gold = lambda t: set(t.loc[t["kind"] != "candidate", "clip_id"])  # noqa: E731
+    gold = lambda t: set(t.loc[t["kind"] != "candidate", "clip_id"])
     assert gold(few) == gold(again)
     assert gold(few) < gold(more)
 

@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +70,7 @@ def _timestamp(value: object) -> str:
         raise VoteError(f"malformed timestamp {value!r}: not ISO-8601") from None
     if moment.tzinfo is None:
         raise VoteError(f"malformed timestamp {value!r}: no timezone")
-    return moment.astimezone(timezone.utc).isoformat()
+    return moment.astimezone(UTC).isoformat()
 
 
 def _rater(value: object) -> str:
@@ -254,7 +254,7 @@ class VoteLedger:
             rejected = pd.concat([parsed.rejected, pd.DataFrame(repeats, columns=REJECTED_COLUMNS)],
                                  ignore_index=True)
             con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                        (digest, name, datetime.now(timezone.utc).isoformat(), len(fresh), len(rejected)))
+                        (digest, name, datetime.now(UTC).isoformat(), len(fresh), len(rejected)))
             con.executemany("INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(*(v[c] for c in VOTE_COLUMNS), digest) for v in fresh])
             con.executemany("INSERT INTO rejections VALUES (?, ?, ?, ?)",
