@@ -97,6 +97,15 @@ def test_rater_quality_counts_gold_and_flags_spammers():
     assert quality.loc["good", "ci_low"] < 1.0 <= quality.loc["good", "ci_high"] + 1e-12
 
 
+def test_rater_quality_without_votes_or_gold():
+    tasks = tasks_frame("candidate", "gold_positive")
+    assert rater_quality(votes_frame({}), tasks).empty
+    quality = rater_quality(votes_frame({"t0": ["yes", "no"]}), tasks)
+    assert quality["gold_votes"].tolist() == [0, 0] and quality["accuracy"].isna().all()
+    assert not quality["flagged_spammer"].any()
+    assert dawid_skene_decisions(votes_frame({}), tasks)["decision"].tolist() == ["pending"]
+
+
 @pytest.fixture(scope="module")
 def simulated():
     """A simulated crowd (10 raters, 2 spammers, 4 votes per task) on 200 candidates and 900 gold tasks."""

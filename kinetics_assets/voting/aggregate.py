@@ -148,23 +148,26 @@ def rater_quality(votes: pd.DataFrame, tasks: pd.DataFrame, spammer_below: float
     positives and negatives. An unsure vote on gold counts as not correct. A rater is flagged as a spammer with at
     least `min_gold_votes` gold votes and an accuracy below `spammer_below`; raters without gold get NaN."""
     gold = tasks.loc[tasks["kind"] != "candidate", ["task_id", "gold_answer"]]
-    on_gold = votes.merge(gold, on="task_id")
-    on_gold = on_gold.assign(correct=on_gold["answer"] == on_gold["gold_answer"],
-                             positive=on_gold["gold_answer"] == "yes")
-    raters = pd.DataFrame({"rater_id": sorted(votes["rater_id"].unique())})
-    total = votes.groupby("rater_id").size().rename("votes")
-    overall = on_gold.groupby("rater_id")["correct"].agg(gold_votes="size", gold_correct="sum")
-    by_side = on_gold.groupby(["rater_id", "positive"])["correct"].agg(["size", "mean"]).unstack("positive")
-    out = raters.join(total, on="rater_id").join(overall, on="rater_id")
-    for side, name in ((True, "positive"), (False, "negative")):
-        out[f"gold_{name}_votes"] = out["rater_id"].map(by_side[("size", side)]) \
-            if ("size", side) in by_side else 0
-        out[f"{name}_accuracy"] = out["rater_id"].map(by_side[("mean", side)]) \
-            if ("mean", side) in by_side else math.nan
-    counts = ["gold_votes", "gold_correct", "gold_positive_votes", "gold_negative_votes"]
-    out[counts] = out[counts].fillna(0).astype(int)
-    n = out["gold_votes"].where(out["gold_votes"] > 0)
-    out["accuracy"] = out["gold_correct"] / n
-    out["ci_low"], out["ci_high"] = _wilson(out["gold_correct"], n)
+    on_gold = votes[["task_id", "rater_id", "answer"]].merge(gold, on="task_id")
+    correct = on_gold["answer"] == on_gold["gold_answer"]
+    positive = on_gold["gold_answer"] == "yes"
+    raters = pd.Index(sorted(votes["rater_id"].unique()), name="rater_id")
+
+    def per_rater(mask: pd.Series) -> pd.Series:
+        return mask.groupby(on_gold["rater_id"]).sum().reindex(raters, fill_value=0).astype(int)
+
+    def share(part: pd.Series, whole: pd.Series) -> pd.Series:
+        return part / whole.where(whole > 0)
+
+    out = pd.DataFrame(index=raters)
+    out["votes"] = votes.groupby("rater_id").size().reindex(raters, fill_value=0)
+    out["gold_votes"] = per_rater(pd.Series(True, index=on_gold.index))
+    out["gold_correct"] = per_rater(correct)
+    out["accuracy"] = share(out["gold_correct"], out["gold_votes"])
+    out["ci_low"], out["ci_high"] = _wilson(out["gold_correct"], out["gold_votes"].where(out["gold_votes"] > 0))
+    out["gold_positive_votes"] = per_rater(positive)
+    out["positive_accuracy"] = share(per_rater(correct & positive), out["gold_positive_votes"])
+    out["gold_negative_votes"] = per_rater(~positive)
+    out["negative_accuracy"] = share(per_rater(correct & ~positive), out["gold_negative_votes"])
     out["flagged_spammer"] = (out["gold_votes"] >= min_gold_votes) & (out["accuracy"] < spammer_below)
-    return out[QUALITY_COLUMNS]
+    return out.reset_index()[QUALITY_COLUMNS]
