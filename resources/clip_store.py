@@ -21,7 +21,7 @@ from typing import Iterator
 from dagster import ConfigurableResource
 
 STAGING_DIR = ".staging"
-_PART = re.compile(r"[A-Za-z0-9_%(),.'+-][A-Za-z0-9 _%(),.'+-]*")
+_PART = re.compile(r"[A-Za-z0-9_%(),'+-][A-Za-z0-9 _%(),.'+-]*")
 
 
 def validate_relpath(relpath: str) -> str:

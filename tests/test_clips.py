@@ -1,0 +1,403 @@
+"""Clip acquisition end to end on the sandbox, through yt-dlp, plus its budget-free parts.
+
+Protects: clips are exactly 250 frames at 25 fps, H.264 yuv420p at the configured short side, under official
+names; short sources are kept whole and flagged; permanent failures are categorized and never retried; with 20 %
+injected transient faults the clip set is identical (bytes and frames) to a clean run; a rerun makes no platform
+request for finished or permanently failed clips and retries transient ones; killing a run mid-download leaves
+no partial file and a rerun fetches nothing twice. Also the token bucket's arithmetic (fake clock), the clip
+store's path checks and atomic put, and the ledger's accumulation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
+from kinetics_assets.acquisition.failures import RetryPolicy
+from kinetics_assets.acquisition.ledger import ClipLedger
+from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy
+from resources.clip_store import LocalClipStore, validate_relpath
+from resources.rate_limit import RateLimit, TokenBucket
+from resources.sandbox.resource import SandboxPlatform
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import DEMO_CLASSES
+
+pytestmark = pytest.mark.timeout(240)
+
+SHORT_SIDE = 96
+FAST_RETRIES = RetryPolicy(attempts=8, base_s=0.01, cap_s=0.05)
+REMOVAL_CATEGORY = {"removed_by_user": "removed", "private": "private", "account_terminated": "account_terminated",
+                    "copyright": "copyright", "country_blocked": "country_blocked",
+                    "sign_in_required": "sign_in_required"}
+
+
+# -- token bucket -----------------------------------------------------------------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_bucket_allows_a_burst_then_paces_requests():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_s=2.0, burst=3, clock=clock, sleep=clock.sleep)
+    assert [bucket.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.acquire() == pytest.approx(0.5)
+    assert bucket.acquire() == pytest.approx(0.5)
+    assert clock.now == pytest.approx(1.0)
+
+
+def test_bucket_refills_at_the_rate_up_to_the_burst():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_s=4.0, burst=2, clock=clock, sleep=clock.sleep)
+    assert bucket.try_acquire() and bucket.try_acquire() and not bucket.try_acquire()
+    clock.now += 0.25
+    assert bucket.available() == pytest.approx(1.0)
+    clock.now += 100.0
+    assert bucket.available() == pytest.approx(2.0)
+
+
+def test_waiting_callers_queue_for_booked_tokens():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_s=1.0, burst=1, clock=lambda: clock.now, sleep=lambda s: None)
+    waits = [bucket.acquire() for _ in range(4)]  # the clock stands still: each books the next free second
+    assert waits == pytest.approx([0.0, 1.0, 2.0, 3.0])
+
+
+def test_bucket_is_thread_safe():
+    clock = FakeClock()
+    bucket = TokenBucket(rate_per_s=1.0, burst=50, clock=clock, sleep=clock.sleep)
+    granted = []
+
+    def grab() -> None:
+        granted.extend(bucket.try_acquire() for _ in range(40))
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(granted) == 50
+
+
+def test_bucket_rejects_impossible_settings():
+    with pytest.raises(ValueError):
+        TokenBucket(rate_per_s=0, burst=1)
+    with pytest.raises(ValueError):
+        TokenBucket(rate_per_s=1, burst=0.5)
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucket(rate_per_s=1, burst=2).acquire(3)
+
+
+def test_rate_limit_resource_shares_one_bucket():
+    limit = RateLimit(rate_per_s=3.0, burst=2)
+    assert limit.bucket() is limit.bucket()
+    assert (limit.bucket().rate_per_s, limit.bucket().burst) == (3.0, 2.0)
+
+
+class CountingBucket(TokenBucket):
+    """A generous bucket that counts the platform requests made through it."""
+
+    def __init__(self) -> None:
+        super().__init__(rate_per_s=1000.0, burst=1000)
+        self.requests = 0
+
+    def acquire(self, tokens: float = 1.0) -> float:
+        self.requests += 1
+        return super().acquire(tokens)
+
+
+# -- store and ledger -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["", "/abs/x.mp4", "../x.mp4", "a/../b.mp4", "a//b.mp4", ".hidden.mp4",
+                                 "a/./b.mp4", "a\\b.mp4", "x\x00.mp4", "a/b\n.mp4"])
+def test_store_paths_stay_inside_the_store(bad, tmp_path):
+    with pytest.raises(ValueError, match="plain names"):
+        validate_relpath(bad)
+    with pytest.raises(ValueError):
+        LocalClipStore(root=str(tmp_path)).path(bad)
+
+
+def test_put_moves_a_staged_file_into_place(tmp_path):
+    store = LocalClipStore(root=str(tmp_path))
+    with store.staging() as stage:
+        staged = stage / "clip.mp4"
+        staged.write_bytes(b"clip")
+        assert not store.exists("train/luge/x.mp4")
+        uri = store.put(staged, "train/luge/x.mp4")
+    assert not stage.exists() and not staged.exists()
+    assert store.path("train/luge/x.mp4").read_bytes() == b"clip" and store.exists("train/luge/x.mp4")
+    assert uri == store.path("train/luge/x.mp4").resolve().as_uri()
+
+
+def test_sweep_removes_only_staging_of_dead_processes(tmp_path):
+    store = LocalClipStore(root=str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / ".staging" / f"{dead.pid}-abc"
+    stale.mkdir(parents=True)
+    (stale / "clip.mp4.part").write_bytes(b"half")
+    with store.staging() as mine:
+        assert store.sweep_staging() == 1
+        assert mine.exists() and not stale.exists()
+
+
+def test_ledger_accumulates_attempts_and_downloads_across_runs(tmp_path):
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.record("k/abc", "dQw4w9WgXcQ", "transient_failure", 3, category="rate_limited", message="429")
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        entry = ledger.record("k/abc", "dQw4w9WgXcQ", "done", 1, clip_id="dQw4w9WgXcQ_000001_000011",
+                              relpath="k/dQw4w9WgXcQ_000001_000011.mp4", time_start=1, time_end=11, downloaded=True,
+                              short_source=False)
+        assert (entry.status, entry.attempts, entry.downloads, entry.category) == ("done", 4, 1, None)
+        assert ledger.entries() == [entry]
+        assert ledger._con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        with pytest.raises(ValueError, match="status"):
+            ledger.record("k/abc", "dQw4w9WgXcQ", "finished", 1)
+
+
+# -- end to end on the sandbox ----------------------------------------------------------------------------------
+def _world_fields(seed: int, cache: Path) -> dict:
+    return dict(seed=seed, classes=list(DEMO_CLASSES[:2]), relevant_per_class=4, distractors_per_class=1,
+                compilations_per_class=0, reupload_rate=0.0, max_duration=30, cache_dir=str(cache))
+
+
+@pytest.fixture(scope="module")
+def world_fields(tmp_path_factory):
+    """The first seed whose small world has a playable video shorter than a clip and a removed one
+    (only the index is built while searching; pixels are rendered on demand)."""
+    cache = tmp_path_factory.mktemp("clips-sandbox")
+    for seed in range(60):
+        probe = SandboxPlatform(**_world_fields(seed, cache))
+        try:
+            world, clock = probe.server.world, probe.server.clock
+            relevant = GroundTruth(world).ids(kind="relevant")
+            if any(world.availability(v, clock).available and world.record(v).duration < 10 for v in relevant) \
+                    and any(world.availability(v, clock).reason for v in relevant):
+                return _world_fields(seed, cache)
+        finally:
+            probe.shutdown()
+    pytest.fail("no seed < 60 gives a world with a short and a removed video")
+
+
+@pytest.fixture(scope="module")
+def platform(world_fields):
+    sandbox = SandboxPlatform(**world_fields)
+    yield sandbox
+    sandbox.shutdown()
+
+
+@pytest.fixture(scope="module")
+def requests(platform):
+    """Every video localized by motion (playable, short, removed), plus one annotated window."""
+    world, clock = platform.server.world, platform.server.clock
+    ids = [v for v in GroundTruth(world).ids() if world.availability(v, clock).available or
+           world.availability(v, clock).reason]
+    annotated = next(v for v in ids if world.availability(v, clock).available and world.record(v).duration >= 13)
+    return [ClipRequest(v, folder="candidates") for v in ids] + [ClipRequest(annotated, "annotated", 2, 12)]
+
+
+def _acquire(platform, requests, root: Path, **kwargs):
+    kwargs.setdefault("rate_limit", CountingBucket())
+    with ClipLedger(root / "ledger.sqlite") as ledger:
+        outcomes = acquire_clips(platform, requests, LocalClipStore(root=str(root)), ledger, MotionStrategy(),
+                                 concurrency=2, clip_format=ClipFormat(short_side=SHORT_SIDE), **kwargs)
+        return outcomes, ledger.entries()
+
+
+@pytest.fixture(scope="module")
+def clean_run(platform, requests, tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean-store")
+    sleeps: list[float] = []
+    outcomes, entries = _acquire(platform, requests, root, retry=FAST_RETRIES, sleep=sleeps.append,
+                                 jitter_seed=0)
+    return root, outcomes, entries, sleeps
+
+
+def _frames(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def test_clips_are_250_frames_at_25_fps_h264_at_the_short_side(clean_run, platform):
+    root, outcomes, _, _ = clean_run
+    full = [o for o in outcomes if o.status == "done" and not o.short_source]
+    assert len(full) >= 4
+    for outcome in full:
+        with av.open(outcome.path) as container:
+            stream = container.streams.video[0]
+            decoded = sum(1 for _ in container.decode(stream))
+            ctx = stream.codec_context
+            assert (decoded, stream.average_rate, ctx.name, ctx.pix_fmt) == (250, 25, "h264", "yuv420p")
+            assert (ctx.width, ctx.height) == (128, SHORT_SIDE)  # 160x120 scaled to a 96-pixel short side
+        assert (outcome.frames, outcome.source_width, outcome.source_height) == (250, 160, 120)
+
+
+def test_clips_are_stored_under_official_names(clean_run):
+    root, outcomes, entries, _ = clean_run
+    for outcome in (o for o in outcomes if o.status == "done"):
+        name = f"{outcome.youtube_id}_{int(outcome.start):06d}_{int(outcome.end):06d}"
+        assert outcome.clip_id == name and outcome.relpath.endswith(f"/{name}.mp4")
+        assert Path(outcome.path) == root / outcome.relpath and Path(outcome.path).is_file()
+    [annotated] = [o for o in outcomes if o.key.startswith("annotated/")]
+    assert annotated.relpath == f"annotated/{annotated.youtube_id}_000002_000012.mp4"
+    assert {e.clip_key for e in entries} == {o.key for o in outcomes}
+
+
+def test_short_sources_are_kept_whole_and_flagged(clean_run, platform):
+    _, outcomes, entries, _ = clean_run
+    short = [o for o in outcomes if o.status == "done" and o.short_source]
+    assert short, "the fixture world has a playable video shorter than a clip"
+    for outcome in short:
+        duration = platform.server.world.record(outcome.youtube_id).duration
+        assert (outcome.start, outcome.end) == (0, int(duration) + 1)
+        assert len(_frames(Path(outcome.path))) == round(duration * 25)
+    assert all(e.short_source for e in entries if e.clip_key in {o.key for o in short})
+
+
+def test_permanent_failures_are_categorized_and_not_retried(clean_run, platform):
+    _, outcomes, entries, sleeps = clean_run
+    world, clock = platform.server.world, platform.server.clock
+    gone = [o for o in outcomes if world.availability(o.youtube_id, clock).reason]
+    assert gone
+    for outcome in gone:
+        reason = world.availability(outcome.youtube_id, clock).reason
+        assert (outcome.status, outcome.category, outcome.attempts) == (
+            "permanent_failure", REMOVAL_CATEGORY[reason], 1)
+    assert sleeps == [], "a clean run with only permanent failures never backs off"
+    assert all(o.status == "done" for o in outcomes if o not in gone)
+
+
+def test_rerun_answers_settled_clips_from_the_ledger_without_platform_requests(clean_run, platform, requests):
+    root, first, _, _ = clean_run
+    bucket = CountingBucket()
+    again, entries = _acquire(platform, requests, root, rate_limit=bucket)
+    assert bucket.requests == 0
+    assert all(o.skipped and o.attempts == 0 for o in again)
+    assert [(o.status, o.relpath, o.category) for o in again] == [(o.status, o.relpath, o.category) for o in first]
+    assert all(e.downloads == 1 for e in entries if e.status == "done")
+
+
+def test_transient_faults_do_not_change_the_clip_set(clean_run, world_fields, requests, tmp_path):
+    root, clean, _, _ = clean_run
+    flaky = SandboxPlatform(**world_fields, fault_rate=0.2, fault_seed=1)
+    sleeps: list[float] = []
+    try:
+        faulty, _ = _acquire(flaky, requests, tmp_path, retry=FAST_RETRIES, sleep=sleeps.append, jitter_seed=0)
+    finally:
+        flaky.shutdown()
+    assert sum(o.attempts for o in faulty) > len(faulty) and sleeps, "faults were injected and retried"
+    assert [(o.key, o.status, o.relpath) for o in faulty] == [(o.key, o.status, o.relpath) for o in clean]
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.mp4"))
+    assert files == sorted(p.relative_to(root) for p in root.rglob("*.mp4"))
+    for relpath in files:
+        assert (tmp_path / relpath).read_bytes() == (root / relpath).read_bytes()
+        assert np.array_equal(_frames(tmp_path / relpath), _frames(root / relpath))
+
+
+def test_transient_failures_are_retried_by_the_next_run(world_fields, requests, tmp_path):
+    playable = [r for r in requests if r.folder == "annotated"]
+    down = SandboxPlatform(**world_fields, fault_rate=1.0)
+    try:
+        [failed], _ = _acquire(down, playable, tmp_path, retry=RetryPolicy(attempts=2, base_s=0), sleep=lambda s: None)
+    finally:
+        down.shutdown()
+    assert failed.status == "transient_failure" and failed.attempts == 2
+    healthy = SandboxPlatform(**world_fields)
+    try:
+        [done], [entry] = _acquire(healthy, playable, tmp_path)
+    finally:
+        healthy.shutdown()
+    assert done.status == "done" and not done.skipped
+    assert (entry.status, entry.attempts, entry.downloads) == ("done", 3, 1)
+
+
+_KILLABLE_RUN = """
+import json, sys
+from pathlib import Path
+from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
+from kinetics_assets.acquisition.ledger import ClipLedger
+from kinetics_assets.acquisition.localize import FixedStrategy
+from resources.clip_store import LocalClipStore
+from resources.rate_limit import TokenBucket
+from resources.sandbox.resource import SandboxPlatform
+
+args = json.loads(sys.argv[1])
+platform = SandboxPlatform(**args["platform"])
+with ClipLedger(Path(args["root"]) / "ledger.sqlite") as ledger:
+    acquire_clips(platform, [ClipRequest(**r) for r in args["requests"]], LocalClipStore(root=args["root"]), ledger,
+                  FixedStrategy(offset_s=1), rate_limit=TokenBucket(rate_per_s=2.0, burst=1), concurrency=1,
+                  clip_format=ClipFormat(short_side=96))
+platform.shutdown()
+"""
+
+
+def test_a_killed_run_leaves_no_partial_files_and_a_rerun_fetches_nothing_twice(world_fields, platform, requests,
+                                                                                 tmp_path):
+    world, clock = platform.server.world, platform.server.clock
+    playable = [r for r in requests if r.folder == "candidates" and world.availability(r.youtube_id, clock).available]
+    args = {"platform": world_fields, "root": str(tmp_path),
+            "requests": [{"youtube_id": r.youtube_id, "folder": r.folder} for r in playable]}
+    run = subprocess.Popen([sys.executable, "-c", _KILLABLE_RUN, json.dumps(args)], start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (landed := [p for p in (tmp_path / "candidates").glob("*.mp4")] if (tmp_path / "candidates").is_dir()
+               else []):
+        assert run.poll() is None, f"the run ended before any clip landed: {run.stderr.read().decode()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL
+    first = landed[0]
+    first_stat = first.stat()
+    assert len(list((tmp_path / "candidates").glob("*.mp4"))) < len(playable), "killed before it finished"
+
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        outcomes = acquire_clips(platform, playable, LocalClipStore(root=str(tmp_path)), ledger,
+                                 FixedStrategy(offset_s=1), rate_limit=CountingBucket(), concurrency=2,
+                                 clip_format=ClipFormat(short_side=96))
+        entries = ledger.entries()
+    assert all(o.status == "done" for o in outcomes)
+    assert all(e.downloads <= 1 for e in entries) and len(entries) == len(playable)
+    assert (first.stat().st_ino, first.stat().st_mtime_ns) == (first_stat.st_ino, first_stat.st_mtime_ns)
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and (p.suffix in (".part", ".partial")
+                                                                     or ".staging" in p.parts)]
+    assert leftovers == []
+    assert sorted(p.name for p in (tmp_path / "candidates").glob("*.mp4")) == sorted(
+        f"{o.clip_id}.mp4" for o in outcomes)
+
+
+def test_duplicate_requests_are_refused(platform, tmp_path):
+    request = ClipRequest("dQw4w9WgXcQ", "x", 0, 10)
+    with ClipLedger(tmp_path / "l.sqlite") as ledger, pytest.raises(ValueError, match="more than once"):
+        acquire_clips(platform, [request, request], LocalClipStore(root=str(tmp_path)), ledger,
+                      rate_limit=CountingBucket())
+
+
+def test_requests_validate_their_fields():
+    with pytest.raises(ValueError, match="invalid video id"):
+        ClipRequest("not an id")
+    with pytest.raises(ValueError, match="plain names"):
+        ClipRequest("dQw4w9WgXcQ", folder="../up")
+    with pytest.raises(ValueError, match="both"):
+        ClipRequest("dQw4w9WgXcQ", time_start=3)
+    with pytest.raises(ValueError, match="at most 10 s"):
+        ClipRequest("dQw4w9WgXcQ", time_start=0, time_end=11)
+    assert ClipRequest("dQw4w9WgXcQ", "train/luge", 4, 14).key == "train/luge/dQw4w9WgXcQ_000004_000014"
+    assert ClipRequest("dQw4w9WgXcQ").key == "dQw4w9WgXcQ"
