@@ -78,9 +78,9 @@ def threshold_decisions(votes: pd.DataFrame, tasks: pd.DataFrame, rule: Acceptan
 def dawid_skene_decisions(votes: pd.DataFrame, tasks: pd.DataFrame, n_iter: int = 100,
                           ignore_raters: frozenset[str] | set[str] = frozenset()) -> pd.DataFrame:
     """One row per candidate task (DECISION_COLUMNS): accepted when Dawid–Skene's label is yes."""
-    counts = _vote_counts(_without(votes, ignore_raters), _candidates(tasks))
-    labelled = _without(votes, ignore_raters)
-    labelled = labelled[labelled["answer"].isin(["yes", "no"]) & labelled["task_id"].isin(tasks["task_id"])]
+    kept = _without(votes, ignore_raters)
+    counts = _vote_counts(kept, _candidates(tasks))
+    labelled = kept[kept["answer"].isin(["yes", "no"]) & kept["task_id"].isin(tasks["task_id"])]
     counts["decision"] = "pending"
     if not labelled.empty:
         gold = tasks[tasks["kind"] != "candidate"].set_index("task_id")["gold_answer"]

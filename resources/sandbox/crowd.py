@@ -130,13 +130,13 @@ class CrowdBehaviour:
         for task in tasks:
             shown = shows_class(task["youtube_id"], float(task["time_start"]), float(task["time_end"]))
             right, wrong = ("yes", "no") if shown == task["class_name"] else ("no", "yes")
-            accuracy_of = functools.partial(effective_accuracy, difficulty=self.difficulty(task["class_name"]))
+            difficulty = self.difficulty(task["class_name"])
             for rater in self.assigned(task["task_id"]):
                 key = (self.seed, task["task_id"], rater.user_id)
                 if _uniform(*key, "unsure") < self.unsure_rate:
                     answer = "unsure"
                 else:
-                    answer = right if _uniform(*key, "correct") < accuracy_of(rater) else wrong
+                    answer = right if _uniform(*key, "correct") < effective_accuracy(rater, difficulty) else wrong
                 when = self.start + _uniform(*key, "time") * ANSWER_SPREAD
                 votes.append(SimulatedVote(task, rater.user_id, answer, when))
         return votes
