@@ -23,7 +23,7 @@ DECODE_SIZE = 96      # frames are decoded to DECODE_SIZE x DECODE_SIZE grey (as
 HASH_INPUT = 32       # pHash input: area-averaged 32 x 32 grey
 MIN_FRAME_STD = 6.0   # grey levels; flatter frames (black, fades, title cards) would match everything
 BORDER_MAX_STD = 5.0  # a letterbox row/column is flat in space and time ...
-BORDER_MAX_MEAN = 70.0  # ... and dark (graded copies lift black bars a little)
+BORDER_MAX_MEAN = 40.0  # ... and dark (graded copies lift black bars a little)
 BORDER_MAX_SHARE = 0.3  # never strip more than this share of a side
 
 # Crop windows (share cut from left, top, right, bottom), chosen by measurement: a copy cropped by up to 15 % of
@@ -35,10 +35,10 @@ WINDOWS: dict[str, tuple[float, float, float, float]] = {
     "crop_top": (0.03, 0.10, 0.03, 0.0),
     "crop_right": (0.0, 0.03, 0.10, 0.03),
     "crop_bottom": (0.03, 0.0, 0.03, 0.10),
-    "crop_top_left": (0.12, 0.12, 0.0, 0.0),
-    "crop_top_right": (0.0, 0.12, 0.12, 0.0),
-    "crop_bottom_right": (0.0, 0.0, 0.12, 0.12),
-    "crop_bottom_left": (0.12, 0.0, 0.0, 0.12),
+    "crop_top_left": (0.15, 0.15, 0.0, 0.0),
+    "crop_top_right": (0.0, 0.15, 0.15, 0.0),
+    "crop_bottom_right": (0.0, 0.0, 0.15, 0.15),
+    "crop_bottom_left": (0.15, 0.0, 0.0, 0.15),
 }
 HASH_COLUMNS = ("hash", "mirrored_hash", *WINDOWS)
 
@@ -140,20 +140,33 @@ def _flat_run(flat: np.ndarray) -> int:
     return int(np.argmin(flat)) if not flat.all() else len(flat)
 
 
+def _paired(near: int, far: int) -> tuple[int, int]:
+    """Bars come in pairs (top+bottom, left+right); a one-sided flat band is picture, e.g. a dark sky."""
+    if near == 0 or far == 0:
+        return 0, 0
+    limit = min(near, far) + 2
+    return min(near, limit), min(far, limit)
+
+
 def content_box(frames: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of the picture inside letterbox/pillarbox bars shared by all frames."""
+    """(top, bottom, left, right) of the picture inside letterbox/pillarbox bars shared by all frames.
+
+    A bar line is dark and flat in every frame: most of its pixels (a channel logo may sit on a bar) within a few
+    grey levels of the line's median, and that median constant over time.
+    """
     f = frames.astype(np.float32)
     h, w = f.shape[1:]
 
     def flat_lines(axis: int) -> np.ndarray:  # axis 2: rows, axis 1: columns
-        spatial = f.std(axis=axis).max(axis=0)
-        mean = f.mean(axis=axis)
-        return (spatial <= BORDER_MAX_STD) & (np.ptp(mean, axis=0) <= BORDER_MAX_STD) & (mean.max(axis=0) <= BORDER_MAX_MEAN)
+        median = np.median(f, axis=axis, keepdims=True)
+        mostly_flat = (np.abs(f - median) <= BORDER_MAX_STD).mean(axis=axis) >= 0.85
+        level = median.squeeze(axis)
+        return mostly_flat.all(axis=0) & (np.ptp(level, axis=0) <= BORDER_MAX_STD) & (level.max(axis=0) <= BORDER_MAX_MEAN)
 
     rows, cols = flat_lines(2), flat_lines(1)
     cap_h, cap_w = int(BORDER_MAX_SHARE * h), int(BORDER_MAX_SHARE * w)
-    top, bottom = min(_flat_run(rows), cap_h), min(_flat_run(rows[::-1]), cap_h)
-    left, right = min(_flat_run(cols), cap_w), min(_flat_run(cols[::-1]), cap_w)
+    top, bottom = _paired(min(_flat_run(rows), cap_h), min(_flat_run(rows[::-1]), cap_h))
+    left, right = _paired(min(_flat_run(cols), cap_w), min(_flat_run(cols[::-1]), cap_w))
     return top, h - bottom, left, w - right
 
 

@@ -80,9 +80,12 @@ def vote(ta: np.ndarray, tb: np.ndarray, close: np.ndarray, distances: np.ndarra
     frames_a = _distinct_per_window(window, np.tile(ii, 3), n_windows)
     frames_b = _distinct_per_window(window, np.tile(jj, 3), n_windows)
     score = np.minimum(frames_a, frames_b)
-    best = int(np.argmax(score))  # the first best window: smallest offset, deterministic
+    # static footage ties many offsets on frame count; the closest frames then tell the true one
+    d_all = np.tile(distances[ii, jj], 3).astype(np.float64)
+    mean = np.bincount(window, weights=d_all, minlength=n_windows) / np.maximum(np.bincount(window, minlength=n_windows), 1)
+    best = int(np.lexsort((mean, -score))[0])
     in_best = window == best
-    d = np.tile(distances[ii, jj], 3)[in_best]
+    d = d_all[in_best]
     offsets = np.tile(ta[ii] - tb[jj], 3)[in_best]
     return int(score[best]), float(np.median(offsets)), float(d.mean())
 
