@@ -79,6 +79,11 @@ class EditionValidation:
     def success(self) -> bool:
         return all(s.success for s in self.suites.values())
 
+    def failing_rows(self) -> pd.DataFrame:
+        """Every unexpected row of every suite, with its suite, expectation and column (for check metadata)."""
+        frames = [s.failing_rows().assign(suite=name) for name, s in self.suites.items() if not s.success]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["suite", "expectation"])
+
     def classes_below_minimum(self) -> dict[str, int]:
         """Every class under the minimum with its clip count (all of them, not a sample)."""
         return {name: int(count) for name, count in self.suites["class_minimum"].failing_classes("clips").items()}
@@ -152,20 +157,21 @@ def validate_edition(rows: pd.DataFrame, rules: EditionRules, docs_dir: Path | N
     missing = {"label", "youtube_id", "time_start", "time_end", "split"} - set(rows.columns)
     if missing:
         raise ValueError(f"edition rows lack columns {sorted(missing)}")
-    building = None
-    if docs_dir is not None:
-        docs_dir = Path(docs_dir)
-        docs_dir.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(dir=docs_dir.parent, prefix=f".{docs_dir.name}.partial-"))
-    context = ephemeral_context(building)
-    suites = {spec.name: run_suite(context, spec, spec.derive(rows, rules)) for spec in edition_suites(rules)}
-    index = None
-    if building is not None:
-        try:
-            context.build_data_docs(site_names=[DOCS_SITE])
-            swap_folder_into_place(building, docs_dir)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
-        index = docs_dir / "index.html"
-    return EditionValidation(suites=suites, docs_index=index, rules=rules)
+    if docs_dir is None:
+        return EditionValidation(suites=_run_all(ephemeral_context(), rows, rules), rules=rules)
+    docs_dir = Path(docs_dir)
+    docs_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=docs_dir.parent, prefix=f".{docs_dir.name}.partial-"))
+    try:
+        context = ephemeral_context(building)
+        suites = _run_all(context, rows, rules)
+        context.build_data_docs(site_names=[DOCS_SITE])
+        swap_folder_into_place(building, docs_dir)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return EditionValidation(suites=suites, docs_index=docs_dir / "index.html", rules=rules)
+
+
+def _run_all(context, rows: pd.DataFrame, rules: EditionRules) -> dict[str, SuiteOutcome]:
+    return {spec.name: run_suite(context, spec, spec.derive(rows, rules)) for spec in edition_suites(rules)}

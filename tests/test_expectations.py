@@ -132,6 +132,8 @@ def test_failing_rows_carry_their_values():
     assert result.suites["split_targets"].failing_classes("val") == {CLASSES[7]: 1, CLASSES[9]: 1}
     table = result.suites["split_targets"].failing_rows()
     assert sorted(table["class_name"]) == [CLASSES[7], CLASSES[9]] and set(table["column"]) == {"val"}
+    everything = result.failing_rows()
+    assert set(everything["suite"]) == {"split_targets"} and len(everything) == 2
 
 
 def test_rows_without_the_edition_columns_are_refused():

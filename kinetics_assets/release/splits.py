@@ -78,12 +78,13 @@ def _check_rows(frame: pd.DataFrame, name: str, new_clips: bool) -> None:
 
 def _video_splits(retained: pd.DataFrame) -> dict[str, str]:
     """The split each retained video sits in; a video already in two splits is an error in the input."""
-    per_video = retained.groupby("youtube_id")["split"].unique()
-    leaking = per_video[per_video.map(len) > 1]
+    pairs = retained[["youtube_id", "split"]].drop_duplicates()
+    leaking = pairs[pairs["youtube_id"].duplicated(keep=False)].sort_values(["youtube_id", "split"])
     if not leaking.empty:
-        examples = "; ".join(f"{vid} in {sorted(splits)}" for vid, splits in leaking.head(5).items())
-        raise ValueError(f"retained clips already put {len(leaking)} videos in two splits: {examples}")
-    return {vid: splits[0] for vid, splits in per_video.items()}
+        per_video = leaking.groupby("youtube_id")["split"].agg(sorted)
+        examples = "; ".join(f"{vid} in {splits}" for vid, splits in per_video.head(5).items())
+        raise ValueError(f"retained clips already put {len(per_video)} videos in two splits: {examples}")
+    return dict(zip(pairs["youtube_id"], pairs["split"]))
 
 
 def _earlier_splits(earlier: pd.DataFrame | None) -> dict[tuple, str]:

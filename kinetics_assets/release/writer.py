@@ -140,7 +140,8 @@ def _write_clips(rows: pd.DataFrame, root: Path, folders: dict[str, str]) -> dic
     """Place every clip that has media; returns clips placed per split."""
     index = {folder: i for i, folder in enumerate(sorted(folders.values()))}
     placed = {}
-    with_media = rows[rows["clip_path"].notna() & rows["label"].notna()] if "clip_path" in rows else rows.iloc[:0]
+    has_media = rows["clip_path"].fillna("").astype(str) != "" if "clip_path" in rows else False
+    with_media = rows[has_media & rows["label"].notna()]
     for split in SPLIT_NAMES:
         part = with_media[with_media["split"] == split].sort_values(["label", "youtube_id", "time_start"])
         if part.empty:
@@ -148,12 +149,12 @@ def _write_clips(rows: pd.DataFrame, root: Path, folders: dict[str, str]) -> dic
         for folder in folders.values():
             (root / split / folder).mkdir(parents=True, exist_ok=True)
         lines = []
-        for row_index, row in part.iterrows():
-            source = Path(row["clip_path"])
+        for row in part.itertuples():
+            source = Path(row.clip_path)
             if not source.is_file():
-                raise FileNotFoundError(f"edition row {row_index} ({row['youtube_id']}): clip {source} is missing")
-            folder = folders[row["label"]]
-            relative = f"{split}/{folder}/{clip_filename(row['youtube_id'], row['time_start'], row['time_end'])}"
+                raise FileNotFoundError(f"edition row {row.Index} ({row.youtube_id}): clip {source} is missing")
+            folder = folders[row.label]
+            relative = f"{split}/{folder}/{clip_filename(row.youtube_id, row.time_start, row.time_end)}"
             _link_or_copy(source, root / relative)
             lines.append(f"{relative} {index[folder]}\n")
         atomic_write_bytes(root / f"{split}_list_videos.txt", "".join(lines).encode("utf-8"))
