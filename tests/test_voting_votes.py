@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -151,3 +152,13 @@ def test_ledger_keeps_file_rejections_and_filters_votes_by_task(tmp_path):
     assert ledger.votes([])["task_id"].tolist() == []
     assert ledger.rejections()["reason"].tolist() == ["unknown answer 'maybe': must be one of yes, no, unsure",
                                                       "empty file"]
+
+
+def test_concurrent_imports_of_one_file_add_it_once(tmp_path):
+    rows = [f"{task},r{k},yes,2020-06-01T10:00:00Z" for task in KNOWN for k in range(200)]
+    data = csv_file(*rows)
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(lambda _: VoteLedger(tmp_path / "l.sqlite").import_file("c/a.csv", data, KNOWN),
+                                range(4)))
+    assert sorted(r.already_imported for r in reports) == [False, True, True, True]
+    assert len(VoteLedger(tmp_path / "l.sqlite").votes()) == 600

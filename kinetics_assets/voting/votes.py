@@ -219,6 +219,10 @@ CREATE TABLE IF NOT EXISTS rejections (
 """
 
 
+def _known_file(con: sqlite3.Connection, digest: str) -> bool:
+    return con.execute("SELECT 1 FROM files WHERE sha256 = ?", (digest,)).fetchone() is not None
+
+
 class VoteLedger:
     """Append-only store of imported vote files and their votes (SQLite, so per-class runs may import at once)."""
 
@@ -235,13 +239,17 @@ class VoteLedger:
     def import_file(self, name: str, data: bytes, known_tasks: Collection[str]) -> ImportReport:
         """Import one file's votes unless these exact bytes were imported before; all in one transaction."""
         digest = hashlib.sha256(data).hexdigest()
+        skipped = ImportReport(name, digest, True, 0, pd.DataFrame(columns=REJECTED_COLUMNS))
+        with closing(self._connect()) as con:
+            if _known_file(con, digest):
+                return skipped
         parsed = parse_vote_file(name, data, known_tasks)
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")
-            if con.execute("SELECT 1 FROM files WHERE sha256 = ?", (digest,)).fetchone():
+            if _known_file(con, digest):  # imported by a concurrent run meanwhile
                 con.execute("ROLLBACK")
-                return ImportReport(name, digest, True, 0, pd.DataFrame(columns=REJECTED_COLUMNS))
+                return skipped
             fresh, repeats = [], []
             for vote in parsed.votes.to_dict(orient="records"):
                 earlier = con.execute("SELECT source_file, row FROM votes WHERE task_id = ? AND rater_id = ?",
