@@ -17,7 +17,7 @@ main_job = dg.define_asset_job(
 
 per_class_job = dg.define_asset_job(
     PER_CLASS_JOB,
-    selection=dg.AssetSelection.assets("class_clips", "search_queries", "candidate_videos"),
+    selection=dg.AssetSelection.assets("class_clips", "search_queries", "candidate_videos", "candidate_clips"),
     partitions_def=CLASS_PARTITIONS,
     description="Per-class stages for the selected class partitions.",
 )

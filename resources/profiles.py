@@ -11,7 +11,9 @@ from pathlib import Path
 
 from kinetics_assets.data_files import data_path
 from kinetics_assets.policy import CurationPolicy
+from resources.clip_store import LocalClipStore
 from resources.editions import EditionCatalog, EditionFiles
+from resources.rate_limit import RateLimit
 from resources.sandbox.resource import SandboxPlatform
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 
@@ -39,6 +41,8 @@ def _sandbox_resources() -> dict:
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
         "policy": CurationPolicy(minimum_clips_per_class=SANDBOX_MINIMUM),
         "video_platform": SandboxPlatform(cache_dir=str(home / "sandbox")),
+        "rate_limit": RateLimit(rate_per_s=50, burst=20),  # a local server; YouTube wants ~0.5/s
+        "clip_store": LocalClipStore(root=str(home / "clips")),
         "editions": EditionCatalog(
             editions=[
                 EditionFiles(name="Kinetics-400", taxonomy="Kinetics-400", files=[str(data_path("kinetics400_val.csv"))]),

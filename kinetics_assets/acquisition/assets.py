@@ -1,7 +1,10 @@
 """Dagster wiring for acquisition: deficits → queries → candidate videos, per class."""
 
+import dataclasses
+
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from kinetics_assets.acquisition.candidates import (
     merge_candidates,
@@ -11,18 +14,31 @@ from kinetics_assets.acquisition.candidates import (
 )
 from kinetics_assets.acquisition.deficits import class_deficits as compute_deficits
 from kinetics_assets.acquisition.deficits import paper_yield_priors
+from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
+from kinetics_assets.acquisition.ledger import ClipLedger
+from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
 from kinetics_assets.editions.statistics import clips_per_class
 from kinetics_assets.metadata import table
-from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
+from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.policy import CurationPolicy
+from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
+from resources.profiles import kinetics_home
+from resources.rate_limit import RateLimit
 from resources.video_platform import VideoPlatform
 
 GROUP = "acquisition"
 PLATFORM_POOL = "video_platform"  # per-platform concurrency: set the pool's limit in dagster.yaml
 # Search and download talk to the platform: a failed attempt is retried with backoff and jitter.
 PLATFORM_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
+
+
+def clip_ledger() -> ClipLedger:
+    """The acquisition ledger shared by every class: what was fetched, and what failed how."""
+    path = kinetics_home() / "ledgers" / "clips.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ClipLedger(path)
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
@@ -103,10 +119,12 @@ def candidate_videos(
     deficit = class_deficits[class_deficits["class_name"] == name]
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
     hits = search_hits(search_queries, _search_function(video_platform), policy.results_per_query)
+    with clip_ledger() as ledger:
+        gone = {entry.youtube_id for entry in ledger.entries() if entry.status == "permanent_failure"}
     kept, dropped = select_candidates(
         merge_candidates(hits),
         in_edition=set(class_clips["youtube_id"]),
-        rejected_before=set(),
+        rejected_before=gone,
         min_duration_s=policy.min_source_seconds,
         budget=budget,
     )
@@ -126,4 +144,71 @@ def candidate_videos(
             "dropped_by_reason": table(dropped.groupby("reason").size().rename("videos").reset_index()),
             "example_titles": dg.MetadataValue.md("\n".join(f"- {t}" for t in kept["title"].head(8))),
         },
+    )
+
+
+class ClipSettings(dg.Config):
+    """How candidate clips are localized and encoded."""
+
+    strategy: str = Field(default="motion", description=f"localization strategy: {', '.join(STRATEGIES)}")
+    short_side: int = Field(default=256, description="stored clips' short side in pixels (never upscaled)")
+    concurrency: int = Field(default=4, ge=1, description="clips fetched at once within a run")
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pandas"},
+    partitions_def=CLASS_PARTITIONS,
+    backfill_policy=PER_CLASS_BACKFILL,
+    pool=PLATFORM_POOL,
+    check_specs=[dg.AssetCheckSpec("no_transient_failures_left", asset="candidate_clips")],
+)
+def candidate_clips(
+    context: dg.AssetExecutionContext,
+    config: ClipSettings,
+    candidate_videos: pd.DataFrame,
+    video_platform: VideoPlatform,
+    clip_store: ClipStore,
+    rate_limit: RateLimit,
+):
+    """One localized 10-s clip per candidate video, normalized and stored under its official name.
+
+    Reruns use the ledger: finished clips and permanent failures are not fetched again; only transient
+    failures are retried.
+    """
+    name = class_name(context.partition_key)
+    requests = [ClipRequest(video_id, folder=f"candidates/{class_key(name)}") for video_id in candidate_videos["youtube_id"]]
+    with clip_ledger() as ledger:
+        outcomes = acquire_clips(
+            video_platform,
+            requests,
+            clip_store,
+            ledger,
+            make_strategy(config.strategy),
+            rate_limit=rate_limit,
+            concurrency=config.concurrency,
+            clip_format=ClipFormat(short_side=config.short_side),
+        )
+    clips = pd.DataFrame([dataclasses.asdict(outcome) for outcome in outcomes]).assign(class_name=name)
+    done = clips[clips["status"] == "done"]
+    failures = clips[clips["status"] != "done"]
+    by_category = failures.groupby(["status", "category"]).size().rename("clips").reset_index()
+    transient = int((clips["status"] == "transient_failure").sum())
+    yield dg.Output(
+        clips,
+        metadata={
+            "class_name": name,
+            "requested": len(clips),
+            "clips": len(done),
+            "fetched_this_run": int((~done["skipped"]).sum()),
+            "short_sources": int(done["short_source"].fillna(False).sum()),
+            "failures_by_category": table(by_category),
+            "example_clips": table(done[["clip_id", "start", "end", "frames", "path"]], limit=8),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="no_transient_failures_left",
+        passed=transient == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"transient_failures": transient, "hint": "materialize again: only these are retried"},
     )
