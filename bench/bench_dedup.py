@@ -28,7 +28,7 @@ from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
 from kinetics_assets.dedup.search import SearchParams, candidate_pairs_from_arrays
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sandbox import machine_info  # noqa: E402
+from bench_sandbox import machine_info
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Dedup"
@@ -132,11 +132,11 @@ def main() -> None:
         rows += [json.loads(line) for line in args.extra_json.read_text().splitlines() if line.strip()]
     rows.sort(key=lambda r: r["clips"])
     lines = [SECTION, "", f"`bench/bench_dedup.py` ({time.strftime('%Y-%m-%d')}; {machine_info()}).", "",
-             f"Fingerprinting: {fp['clips']} 10-s 160x120 H.264 clips in {fp['seconds']:.2f} s = "
-             f"**{fp['clips_per_s']:.1f} clips/s** (decode + 2 fps sampling + 11 hashes per frame, one process).", "",
+             (f"Fingerprinting: {fp['clips']} 10-s 160x120 H.264 clips in {fp['seconds']:.2f} s = "
+              f"**{fp['clips_per_s']:.1f} clips/s** (decode + 2 fps sampling + 11 hashes per frame, one process)."), "",
              "Candidate search, synthetic clips (20 frames x 11 hashes, 1 % planted near-duplicates):", "",
-             "| clips | index hashes | queries | search s | s per (n log2 n / 1e6) | candidates | planted recall "
-             "| inputs MiB | search peak MiB (tracemalloc) | process peak RSS MiB |",
+             ("| clips | index hashes | queries | search s | s per (n log2 n / 1e6) | candidates | planted recall "
+              "| inputs MiB | search peak MiB (tracemalloc) | process peak RSS MiB |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         nlogn = r["clips"] * math.log2(r["clips"]) / 1e6

@@ -9,7 +9,15 @@ import typer
 from typer.testing import CliRunner
 
 from kinetics_assets.dedup.cli import dedup
-from resources.sandbox.render import Compilation, Cut, Reupload, Scene, Transform, class_motion, encode_mp4
+from resources.sandbox.render import (
+    Compilation,
+    Cut,
+    Reupload,
+    Scene,
+    Transform,
+    class_motion,
+    encode_mp4,
+)
 
 
 def _scene(seed: int) -> Scene:

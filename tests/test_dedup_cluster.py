@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kinetics_assets.dedup import ClipItem, ClipMatch, Override, decide, read_overrides, write_overrides_template
+from kinetics_assets.dedup import (
+    ClipItem,
+    ClipMatch,
+    decide,
+    read_overrides,
+    write_overrides_template,
+)
 from kinetics_assets.dedup.cluster import cluster_id, clusters
 from kinetics_assets.dedup.fingerprint import content_box, fingerprint_frames
 from kinetics_assets.dedup.review import write_cluster_sheets
@@ -65,7 +71,7 @@ def test_overrides_keep_and_split_are_honoured(tmp_path: Path):
     assert lines[0] == "cluster_id,decision,keep_id,members" and len(lines) == 3
     edited = [lines[0]]
     for line in lines[1:]:
-        name, _, keeper, members = line.split(",")
+        name, _, _keeper, members = line.split(",")
         edited.append(f"{name},keep,c,{members}" if "a" in members.split(";") else f"{name},split,,{members}")
     template.write_text("\n".join(edited) + "\n")
     overrides = read_overrides(template)

@@ -18,7 +18,15 @@ import pytest
 
 from kinetics_assets.dedup import ClipItem, clusters, find_matches, fingerprint_video
 from kinetics_assets.dedup.cluster import UnionFind
-from resources.sandbox.render import Compilation, Cut, Reupload, Scene, Transform, class_motion, encode_mp4
+from resources.sandbox.render import (
+    Compilation,
+    Cut,
+    Reupload,
+    Scene,
+    Transform,
+    class_motion,
+    encode_mp4,
+)
 
 FPS, W, H = 25, 160, 120
 CLASSES = ("dancing ballet", "juggling balls", "skipping rope")
@@ -144,7 +152,7 @@ def test_every_planted_kind_is_matched_to_its_original_at_the_right_offset(plant
 
 
 def test_frames_are_sampled_at_two_fps_as_uint64_hashes(planted):
-    items, paths = planted
+    _, paths = planted
     fp = fingerprint_video(paths[0])
     assert len(fp) == 20 and np.allclose(np.diff(fp.times), 0.5, atol=1.0 / FPS)
     assert fp.hashes.dtype == np.uint64 and fp.duration == pytest.approx(10.0)

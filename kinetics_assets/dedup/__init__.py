@@ -9,12 +9,25 @@ Typical use (what the clip_fingerprints / duplicate_clusters assets do)::
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from kinetics_assets.dedup.cluster import ClipItem, Override, clusters, decide
-from kinetics_assets.dedup.fingerprint import Fingerprint, fingerprint_video, fingerprints_from_frame
-from kinetics_assets.dedup.match import ClipMatch, MatchParams, confirm_pairs, match_fingerprints
-from kinetics_assets.dedup.review import read_overrides, write_cluster_sheets, write_overrides_template
+from kinetics_assets.dedup.fingerprint import (
+    Fingerprint,
+    fingerprint_video,
+    fingerprints_from_frame,
+)
+from kinetics_assets.dedup.match import (
+    ClipMatch,
+    MatchParams,
+    confirm_pairs,
+    match_fingerprints,
+)
+from kinetics_assets.dedup.review import (
+    read_overrides,
+    write_cluster_sheets,
+    write_overrides_template,
+)
 from kinetics_assets.dedup.search import SearchParams, candidate_pairs
 
 

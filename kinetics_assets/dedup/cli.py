@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from kinetics_assets.dedup import ClipItem, MatchParams, clusters, find_matches, fingerprint_video
+from kinetics_assets.dedup import (
+    ClipItem,
+    MatchParams,
+    clusters,
+    find_matches,
+    fingerprint_video,
+)
 
 
 def dedup(

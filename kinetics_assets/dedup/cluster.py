@@ -9,8 +9,8 @@ cluster (its clips are not duplicates of each other) or force its keeper.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import pandas as pd
 

@@ -9,8 +9,8 @@ produce a few close pairs at scattered offsets, which the vote rejects.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

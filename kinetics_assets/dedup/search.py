@@ -13,8 +13,8 @@ binary search, i.e. O(n log n) in the number of clips.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
