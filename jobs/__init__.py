@@ -11,7 +11,9 @@ PER_CLASS_JOB = "per_class"
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.assets("class_taxonomy", "edition_annotations", "class_statistics", "class_deficits"),
+    selection=dg.AssetSelection.assets(
+        "class_taxonomy", "edition_annotations", "class_statistics", "edition_availability", "class_deficits"
+    ),
     description="Import the editions, compute their statistics (Table 1) and the classes under the minimum.",
 )
 

@@ -21,7 +21,8 @@ DEFAULT_PROFILE = "sandbox"
 # The sandbox demo replenishes a previous edition emitted by the sandbox world (`kinetics sandbox edition`),
 # scaled down from the note's 700 clips per class.
 SANDBOX_EDITION = "sandbox-previous"
-SANDBOX_MINIMUM = 24
+SANDBOX_MINIMUM = 16
+SANDBOX_MAX_CANDIDATES = 16  # per class and round: keeps `make demo` to a few minutes on 2 cores
 
 
 def kinetics_home() -> Path:
@@ -39,8 +40,13 @@ def _sandbox_resources() -> dict:
     return {
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
-        "policy": CurationPolicy(minimum_clips_per_class=SANDBOX_MINIMUM),
-        "video_platform": SandboxPlatform(cache_dir=str(home / "sandbox")),
+        "policy": CurationPolicy(
+            minimum_clips_per_class=SANDBOX_MINIMUM, max_candidates_per_class=SANDBOX_MAX_CANDIDATES
+        ),
+        # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
+        "video_platform": SandboxPlatform(
+            cache_dir=str(home / "sandbox"), relevant_per_class=40, distractors_per_class=12, max_duration=45.0
+        ),
         "rate_limit": RateLimit(rate_per_s=50, burst=20),  # a local server; YouTube wants ~0.5/s
         "clip_store": LocalClipStore(root=str(home / "clips")),
         "editions": EditionCatalog(

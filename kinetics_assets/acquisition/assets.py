@@ -18,6 +18,7 @@ from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_c
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
+from kinetics_assets.editions.assets import current_rows
 from kinetics_assets.editions.statistics import clips_per_class
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
@@ -43,11 +44,12 @@ def clip_ledger() -> ClipLedger:
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def class_deficits(
-    edition_annotations: pd.DataFrame, editions: EditionCatalog, policy: CurationPolicy
+    edition_annotations: pd.DataFrame, edition_availability: pd.DataFrame, editions: EditionCatalog, policy: CurationPolicy
 ) -> dg.Output[pd.DataFrame]:
-    """Per class of the current edition: clips vs the minimum, and how many candidates to fetch for the deficit."""
-    current = edition_annotations[edition_annotations["edition"] == editions.current]
-    counts = clips_per_class(current).set_index("class_name")["all"]
+    """Per class of the current edition: clips still available vs the minimum, and the candidates to fetch."""
+    rows = current_rows(edition_annotations, editions)
+    gone = edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"]
+    counts = clips_per_class(rows[~rows["youtube_id"].isin(gone)]).set_index("class_name")["all"]
     deficits = compute_deficits(
         counts,
         policy.minimum_clips_per_class,
@@ -123,7 +125,7 @@ def candidate_videos(
         gone = {entry.youtube_id for entry in ledger.entries() if entry.status == "permanent_failure"}
     kept, dropped = select_candidates(
         merge_candidates(hits),
-        in_edition=set(class_clips["youtube_id"]),
+        in_edition=set(class_clips["youtube_id"]),  # gone ones too: a removed video cannot come back
         rejected_before=gone,
         min_duration_s=policy.min_source_seconds,
         budget=budget,

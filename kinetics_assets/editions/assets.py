@@ -1,16 +1,23 @@
 """Dagster wiring for editions: the taxonomy, the imported annotations, Table 1 and per-class slices."""
 
+import threading
+import time
+
 import dagster as dg
 import pandas as pd
 
+from kinetics_assets.acquisition.failures import RetryPolicy
 from kinetics_assets.editions.annotations import import_annotations
+from kinetics_assets.editions.availability import check_availability
 from kinetics_assets.editions.plots import clips_per_class_histogram
 from kinetics_assets.editions.statistics import beside_paper, clips_per_class, table1
 from kinetics_assets.editions.taxonomy import taxonomy_table
 from kinetics_assets.metadata import png_markdown, table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
 from resources.editions import EditionCatalog
+from resources.rate_limit import RateLimit
 from resources.storage import LocalArtifactStore
+from resources.video_platform import VideoPlatform
 
 GROUP = "editions"
 
@@ -101,21 +108,71 @@ def class_statistics(edition_annotations: pd.DataFrame, artifacts: LocalArtifact
     return dg.Output(stats, metadata=metadata)
 
 
+def current_rows(edition_annotations: pd.DataFrame, editions: EditionCatalog) -> pd.DataFrame:
+    return edition_annotations[edition_annotations["edition"] == editions.current]
+
+
+def _metadata_fetcher(platform: VideoPlatform, rate_limit: RateLimit):
+    """Fetch a video's public metadata (no media); one YoutubeDL per thread, every request budgeted."""
+    local, bucket = threading.local(), rate_limit.bucket()
+
+    def fetch(video_id: str) -> dict:
+        if not hasattr(local, "ydl"):
+            local.ydl = platform.youtube_dl(extractor_retries=0, retries=0)
+        bucket.acquire()
+        return local.ydl.extract_info(platform.watch_url(video_id), download=False, process=False)
+
+    return fetch
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"}, pool="video_platform")
+def edition_availability(
+    edition_annotations: pd.DataFrame, editions: EditionCatalog, video_platform: VideoPlatform, rate_limit: RateLimit
+) -> dg.Output[pd.DataFrame]:
+    """Link-rot check of the current edition: which videos still play, and why the others are gone."""
+    rows = current_rows(edition_annotations, editions)
+    availability = check_availability(
+        rows["youtube_id"], _metadata_fetcher(video_platform, rate_limit),
+        retry=RetryPolicy(), concurrency=8, sleep=time.sleep,
+    )
+    gone = availability[availability["status"] == "gone"]
+    lost = rows[rows["youtube_id"].isin(gone["youtube_id"])]
+    return dg.Output(
+        availability,
+        metadata={
+            "edition": editions.current,
+            "videos": len(availability),
+            "available": int((availability["status"] == "available").sum()),
+            "gone": len(gone),
+            "unknown_after_retries": int((availability["status"] == "unknown").sum()),
+            "retained_share": round(1 - len(gone) / max(1, len(availability)), 4),
+            "gone_by_reason": table(gone.groupby("category").size().rename("videos").reset_index()),
+            "clips_lost_per_class": table(lost.groupby("label").size().rename("clips").reset_index(), limit=100),
+        },
+    )
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
 def class_clips(
-    context: dg.AssetExecutionContext, edition_annotations: pd.DataFrame, editions: EditionCatalog
+    context: dg.AssetExecutionContext,
+    edition_annotations: pd.DataFrame,
+    edition_availability: pd.DataFrame,
+    editions: EditionCatalog,
 ) -> dg.Output[pd.DataFrame]:
-    """One class's clips in the current edition: the per-class slice that replenishment starts from."""
+    """One class's clips in the current edition with their link-rot status: where replenishment starts."""
     name = class_name(context.partition_key)
-    current = edition_annotations[edition_annotations["edition"] == editions.current]
-    clips = current[current["label"] == name].reset_index(drop=True)
-    per_split = clips.groupby("split").size().to_dict()
+    rows = current_rows(edition_annotations, editions)
+    status = edition_availability.set_index("youtube_id")["status"]
+    clips = rows[rows["label"] == name].reset_index(drop=True)
+    clips = clips.assign(availability=clips["youtube_id"].map(status).fillna("unknown"))
+    per_split = clips[clips["availability"] != "gone"].groupby("split").size().to_dict()
     return dg.Output(
         clips,
         metadata={
             "class_name": name,
             "clips": len(clips),
-            **{f"clips_{split}": int(count) for split, count in per_split.items()},
-            "examples": table(clips[["youtube_id", "time_start", "time_end", "split"]], limit=5),
+            "gone": int((clips["availability"] == "gone").sum()),
+            **{f"available_{split}": int(count) for split, count in per_split.items()},
+            "examples": table(clips[["youtube_id", "time_start", "time_end", "split", "availability"]], limit=5),
         },
     )
