@@ -153,7 +153,7 @@ class _Look:
         w, h = scene.width, scene.height
         self.background = _background(rng, w, h)
         self.colours = rng.integers(0, 256, size=(8, 3), dtype=np.uint8)
-        self.radius = max(2.0, h * rng.uniform(0.035, 0.07))
+        self.radius = max(2.0, h * rng.uniform(0.05, 0.09))
         self.cx = w * rng.uniform(0.4, 0.6)
         self.cy = h * rng.uniform(0.42, 0.58)
         self.amp_scale = rng.uniform(0.85, 1.15)
