@@ -230,3 +230,20 @@ def test_previous_edition_has_official_format_and_classes_below_minimum(tmp_path
 def test_previous_edition_names_the_class_it_cannot_fill(world, tmp_path):
     with pytest.raises(ValueError, match="class 'stacking dice'"):
         write_previous_edition(world, tmp_path, minimum=500)
+
+
+def test_shared_content_links_copies_and_compilation_cuts_to_their_originals(world, truth):
+    reupload = next(i for i in truth.ids(kind="reupload") if world.metadata(i).duration >= 11)
+    source, trim = truth.source(reupload), truth.spans(reupload)[0].original_start
+    assert truth.shared_content((reupload, 0, 5), (source, trim, trim + 5)) == pytest.approx(5)
+    assert truth.shared_content((reupload, 0, 5), (source, trim + 6, trim + 11)) == 0
+    compilation = truth.ids(kind="compilation")[0]
+    cut = truth.spans(compilation)[0]
+    length = cut.end - cut.start
+    window = (cut.original_id, cut.original_start, cut.original_start + length)
+    assert truth.shared_content((compilation, cut.start, cut.end), window) == pytest.approx(length)
+    outsider = next(i for i in truth.ids(kind="relevant")
+                    if i not in {s.original_id for s in truth.spans(compilation)})
+    assert truth.shared_content((compilation, 0, world.metadata(compilation).duration),
+                                (outsider, 0, world.metadata(outsider).duration)) == 0
+    assert truth.label(compilation) == world.record(compilation).label
