@@ -204,7 +204,7 @@ def test_previous_edition_has_official_format_and_classes_below_minimum(tmp_path
     summary = write_previous_edition(world, out, minimum=24)
     assert sorted(p.name for p in out.iterdir()) == ["test.csv", "train.csv", "validate.csv"]
     seen = []
-    for name, split in (("train.csv", "train"), ("validate.csv", "val"), ("test.csv", "test")):
+    for name, split in (("train.csv", "train"), ("validate.csv", "validate"), ("test.csv", "test")):
         with open(out / name, newline="") as f:
             reader = csv.DictReader(f)
             expected = ["youtube_id", "time_start", "time_end", "split"] if split == "test" else \
@@ -247,3 +247,9 @@ def test_shared_content_links_copies_and_compilation_cuts_to_their_originals(wor
     assert truth.shared_content((compilation, 0, world.metadata(compilation).duration),
                                 (outsider, 0, world.metadata(outsider).duration)) == 0
     assert truth.label(compilation) == world.record(compilation).label
+
+
+def test_previous_edition_files_use_unix_line_endings(world, tmp_path):
+    write_previous_edition(world, tmp_path, minimum=5)
+    for name in ("train.csv", "validate.csv", "test.csv"):
+        assert b"\r" not in (tmp_path / name).read_bytes(), name

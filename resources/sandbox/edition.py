@@ -21,11 +21,11 @@ from resources.sandbox.render import stable_int
 from resources.sandbox.world import DEMO_CLASSES, VideoRecord, World, WorldConfig, parse_day
 
 CLIP_SECONDS = 10
-SPLIT_SHARES = (("test", 0.2), ("val", 0.1))  # the rest is train; "val" as in the shipped Kinetics CSVs
+SPLIT_SHARES = (("test", 0.2), ("validate", 0.1))  # the rest is train; "validate" as in Kinetics-700 files
 COUNT_SPREAD = 0.3                            # class counts span minimum * (1 +- COUNT_SPREAD)
 LABELLED_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
 TEST_COLUMNS = ("youtube_id", "time_start", "time_end", "split")
-FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
+FILES = {"train": "train.csv", "validate": "validate.csv", "test": "test.csv"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _atomic_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, path)
@@ -79,7 +79,7 @@ def write_previous_edition(world: World, out_dir: Path, minimum: int = 24, seed:
                              f"10-s action window, the edition needs {target}; raise relevant_per_class")
         chosen = [pool[i] for i in sorted(rng.choice(len(pool), size=target, replace=False))]
         n_test, n_val = (int(round(share * target)) for _, share in SPLIT_SHARES)
-        splits = ["test"] * n_test + ["val"] * n_val + ["train"] * (target - n_test - n_val)
+        splits = ["test"] * n_test + ["validate"] * n_val + ["train"] * (target - n_test - n_val)
         for rec, split in zip(chosen, rng.permutation(splits)):
             start = int(rng.integers(math.ceil(rec.action_start), math.floor(rec.action_end) - CLIP_SECONDS + 1))
             rows[split].append({"label": label, "youtube_id": rec.id, "time_start": start,
