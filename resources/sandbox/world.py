@@ -408,6 +408,11 @@ def config_key(cfg: WorldConfig) -> str:
     return h.hexdigest()[:16]
 
 
+def index_path(cfg: WorldConfig, cache_dir: Path) -> Path:
+    """Where the world's SQLite index lives (exists once some process has built it)."""
+    return Path(cache_dir) / f"world-{config_key(cfg)}.sqlite"
+
+
 def build_index(cfg: WorldConfig, path: Path) -> None:
     """Generate every record and write the SQLite + FTS5 file atomically (several processes may race)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
@@ -457,7 +462,7 @@ class World:
         key = config_key(config)
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.cache_dir / f"world-{key}.sqlite"
+        self.db_path = index_path(config, self.cache_dir)
         self.media_dir = self.cache_dir / f"media-{key}"
         self.media_dir.mkdir(exist_ok=True)
         if not self.db_path.exists():
