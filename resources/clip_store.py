@@ -15,8 +15,8 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from dagster import ConfigurableResource
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr

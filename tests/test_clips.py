@@ -173,8 +173,8 @@ def test_ledger_accumulates_attempts_and_downloads_across_runs(tmp_path):
 
 # -- end to end on the sandbox ----------------------------------------------------------------------------------
 def _world_fields(seed: int, cache: Path) -> dict:
-    return dict(seed=seed, classes=list(DEMO_CLASSES[:2]), relevant_per_class=4, distractors_per_class=1,
-                compilations_per_class=0, reupload_rate=0.0, max_duration=30, cache_dir=str(cache))
+    return {"seed": seed, "classes": list(DEMO_CLASSES[:2]), "relevant_per_class": 4, "distractors_per_class": 1,
+            "compilations_per_class": 0, "reupload_rate": 0.0, "max_duration": 30, "cache_dir": str(cache)}
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +204,14 @@ def platform(world_fields):
 
 @pytest.fixture(scope="module")
 def requests(platform):
-    """Every video localized by motion (playable, short, removed), plus one annotated window."""
+    """Every video localized by motion (playable, short, removed), plus annotated windows (one on a short video)."""
     world, clock = platform.server.world, platform.server.clock
     ids = [v for v in GroundTruth(world).ids() if world.availability(v, clock).available or
            world.availability(v, clock).reason]
     annotated = next(v for v in ids if world.availability(v, clock).available and world.record(v).duration >= 13)
-    return [ClipRequest(v, folder="candidates") for v in ids] + [ClipRequest(annotated, "annotated", 2, 12)]
+    short = next(v for v in ids if world.availability(v, clock).available and world.record(v).duration < 10)
+    return [ClipRequest(v, folder="candidates") for v in ids] + [
+        ClipRequest(annotated, "annotated", 2, 12), ClipRequest(short, "annotated", 0, 10)]
 
 
 def _acquire(platform, requests, root: Path, **kwargs):
@@ -235,7 +237,7 @@ def _frames(path: Path) -> np.ndarray:
 
 
 def test_clips_are_250_frames_at_25_fps_h264_at_the_short_side(clean_run, platform):
-    root, outcomes, _, _ = clean_run
+    _, outcomes, _, _ = clean_run
     full = [o for o in outcomes if o.status == "done" and not o.short_source]
     assert len(full) >= 4
     for outcome in full:
@@ -254,8 +256,9 @@ def test_clips_are_stored_under_official_names(clean_run):
         name = f"{outcome.youtube_id}_{int(outcome.start):06d}_{int(outcome.end):06d}"
         assert outcome.clip_id == name and outcome.relpath.endswith(f"/{name}.mp4")
         assert Path(outcome.path) == root / outcome.relpath and Path(outcome.path).is_file()
-    [annotated] = [o for o in outcomes if o.key.startswith("annotated/")]
-    assert annotated.relpath == f"annotated/{annotated.youtube_id}_000002_000012.mp4"
+    annotated = [o.relpath.removeprefix(f"annotated/{o.youtube_id}") for o in outcomes
+                 if o.key.startswith("annotated/")]
+    assert annotated == ["_000002_000012.mp4", "_000000_000010.mp4"]
     assert {e.clip_key for e in entries} == {o.key for o in outcomes}
 
 
@@ -263,15 +266,18 @@ def test_short_sources_are_kept_whole_and_flagged(clean_run, platform):
     _, outcomes, entries, _ = clean_run
     short = [o for o in outcomes if o.status == "done" and o.short_source]
     assert short, "the fixture world has a playable video shorter than a clip"
+    assert {o.key.split("/")[0] for o in short} == {"candidates", "annotated"}
     for outcome in short:
         duration = platform.server.world.record(outcome.youtube_id).duration
-        assert (outcome.start, outcome.end) == (0, int(duration) + 1)
+        # localized: the whole video; annotated: the annotation's window (and name), cut short by the source
+        assert (outcome.start, outcome.end) == ((0, int(duration) + 1) if outcome.key.startswith("candidates/")
+                                                else (0, 10))
         assert len(_frames(Path(outcome.path))) == round(duration * 25)
     assert all(e.short_source for e in entries if e.clip_key in {o.key for o in short})
 
 
 def test_permanent_failures_are_categorized_and_not_retried(clean_run, platform):
-    _, outcomes, entries, sleeps = clean_run
+    _, outcomes, _, sleeps = clean_run
     world, clock = platform.server.world, platform.server.clock
     gone = [o for o in outcomes if world.availability(o.youtube_id, clock).reason]
     assert gone
@@ -311,7 +317,7 @@ def test_transient_faults_do_not_change_the_clip_set(clean_run, world_fields, re
 
 
 def test_transient_failures_are_retried_by_the_next_run(world_fields, requests, tmp_path):
-    playable = [r for r in requests if r.folder == "annotated"]
+    playable = [r for r in requests if r.folder == "annotated"][:1]
     down = SandboxPlatform(**world_fields, fault_rate=1.0)
     try:
         [failed], _ = _acquire(down, playable, tmp_path, retry=RetryPolicy(attempts=2, base_s=0), sleep=lambda s: None)

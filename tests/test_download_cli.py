@@ -18,20 +18,25 @@ import typer
 from typer.testing import CliRunner
 
 from kinetics_assets.acquisition.download_cli import (
-    LEDGER_NAME, build_platform, download, label_folder, layout_folder,
+    LEDGER_NAME,
+    build_platform,
+    download,
+    label_folder,
+    layout_folder,
 )
 from kinetics_assets.acquisition.ledger import ClipLedger
+from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
-from resources.sandbox.edition import write_previous_edition
 from resources.video_platform import YouTubePlatform
 
 pytestmark = pytest.mark.timeout(180)
 
 app = typer.Typer()
 app.command()(download)
-WORLD = dict(classes=["stacking dice", "punching person (boxing)"], relevant_per_class=5, distractors_per_class=0,
-             compilations_per_class=0, reupload_rate=0.0, max_duration=30, annual_removal_rate=0.2)
+WORLD = {"classes": ["stacking dice", "punching person (boxing)"], "relevant_per_class": 5,
+         "distractors_per_class": 0, "compilations_per_class": 0, "reupload_rate": 0.0, "max_duration": 30,
+         "annual_removal_rate": 0.2}
 
 
 def test_label_folders_follow_torchvision():
@@ -107,7 +112,7 @@ def test_clips_land_in_the_torchvision_layout(edition, downloaded):
 
 
 def test_failures_are_reported_by_category(edition, downloaded):
-    folder, _, removed, truth = edition
+    _, _, removed, truth = edition
     out, _ = downloaded
     reports = {name: pd.read_csv(out / f"{name}.failures.csv") for name in ("train", "validate", "test")}
     failed = pd.concat([report for report in reports.values() if not report.empty])

@@ -20,7 +20,11 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from kinetics_assets.acquisition.failures import (
-    AcquisitionError, FailureCategory, RetryPolicy, call_with_retries, classify,
+    AcquisitionError,
+    FailureCategory,
+    RetryPolicy,
+    call_with_retries,
+    classify,
 )
 from resources.sandbox.faults import FaultConfig
 from resources.sandbox.resource import SandboxPlatform
@@ -96,14 +100,13 @@ def test_media_errors_from_pyav_are_transient(platform):
     """A media URL can fail even for a playable video (expired signature, throttling): retry re-extracts."""
     world = platform.server.world
     video = GroundTruth(world).ids(kind="relevant")[0]
-    with SandboxServer(world, world.config.epoch, FaultConfig(rate=1.0, kinds=("429",))) as limited:
-        with pytest.raises(av.error.FFmpegError) as throttled:
-            av.open(media_url(limited.base_url, video), timeout=5)
+    with (SandboxServer(world, world.config.epoch, FaultConfig(rate=1.0, kinds=("429",))) as limited,
+          pytest.raises(av.error.FFmpegError) as throttled):
+        av.open(media_url(limited.base_url, video), timeout=5)
     assert classify(throttled.value).category is FailureCategory.RATE_LIMITED
     gone = next(v for v in GroundTruth(world).ids(kind="relevant") if GroundTruth(world).removal(v))
-    with SandboxServer(world, AFTER_ALL_REMOVALS) as server:
-        with pytest.raises(av.error.FFmpegError) as forbidden:
-            av.open(media_url(server.base_url, gone), timeout=5)
+    with SandboxServer(world, AFTER_ALL_REMOVALS) as server, pytest.raises(av.error.FFmpegError) as forbidden:
+        av.open(media_url(server.base_url, gone), timeout=5)
     assert classify(forbidden.value).category is FailureCategory.FORBIDDEN
 
 

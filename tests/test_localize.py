@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 
 from kinetics_assets.acquisition.localize import (
-    CLIP_SECONDS, FixedStrategy, MotionStrategy, SourceVideo, Window, best_window_start, clip_id,
-    energy_per_second, make_strategy, register_strategy, STRATEGIES,
+    CLIP_SECONDS,
+    STRATEGIES,
+    FixedStrategy,
+    MotionStrategy,
+    SourceVideo,
+    Window,
+    best_window_start,
+    clip_id,
+    energy_per_second,
+    make_strategy,
+    register_strategy,
 )
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth

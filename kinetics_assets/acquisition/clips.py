@@ -8,8 +8,8 @@ is checked (frame count, rate, codec) in a staging folder and moved into the sto
 `{youtube_id}_{start:06d}_{end:06d}.mp4` by one atomic rename.
 
 Every platform request takes a token from the platform's bucket first; yt-dlp's own retries are switched off
-so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One YoutubeDL per task (they are
-not thread-safe); a thread pool runs `concurrency` tasks at once (the work is ffmpeg and network, not Python).
+so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One YoutubeDL per worker thread
+(they are not thread-safe); a thread pool runs `concurrency` tasks at once (the work is ffmpeg and network).
 """
 
 from __future__ import annotations
@@ -17,24 +17,34 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import av
 from yt_dlp.utils import download_range_func
 
 from kinetics_assets.acquisition.failures import (
-    AcquisitionError, Attempted, Failure, FailureCategory, RetryPolicy, call_with_retries,
+    AcquisitionError,
+    Attempted,
+    Failure,
+    FailureCategory,
+    RetryPolicy,
+    call_with_retries,
 )
 from kinetics_assets.acquisition.ledger import ClipLedger, LedgerEntry
 from kinetics_assets.acquisition.localize import (
-    CLIP_SECONDS, DURATION_TOLERANCE_S, LocalizationStrategy, MotionStrategy, SourceVideo, Window, clip_id,
-    whole_video_window,
+    DURATION_TOLERANCE_S,
+    LocalizationStrategy,
+    MotionStrategy,
+    SourceVideo,
+    Window,
+    clip_id,
 )
 from resources.clip_store import ClipStore, validate_relpath
 from resources.rate_limit import RateLimit, TokenBucket
@@ -193,33 +203,13 @@ class _ClipTask:
         self.job, self.request = job, request
         self.window: Window | None = None
 
-    def _ydl(self, stage: Path):
-        """One YoutubeDL for the task (extraction and download), all options but the section to cut."""
-        job = self.job
-        opts: dict[str, Any] = dict(
-            logger=_YtdlpLog(),
-            # Our RetryPolicy owns retries: yt-dlp's own would make unbudgeted, uncounted requests.
-            extractor_retries=0, retries=0, fragment_retries=0,
-            outtmpl=str(stage / "clip.%(ext)s"),
-            format="bv*/b",
-            format_sort=[f"+res:{job.clip_format.short_side}"],
-            force_keyframes_at_cuts=True,
-            external_downloader_args={
-                "ffmpeg_i": ["-rw_timeout", str(int(job.platform.socket_timeout_s * 1e6))],
-                "ffmpeg_o": job.clip_format.ffmpeg_output_args(),
-            },
-        )
-        if job.extractor is not None:
-            opts["allowed_extractors"] = [re.escape(job.extractor)]
-        return job.platform.youtube_dl(**opts)
-
     def __call__(self) -> _Fetched:
         job, request = self.job, self.request
+        ydl = job.youtube_dl()
         with job.store.staging() as stage:
-            ydl = self._ydl(stage)
+            ydl.params["outtmpl"]["default"] = str(stage / "clip.%(ext)s")
             job.bucket.acquire()
             info = ydl.extract_info(job.platform.watch_url(request.youtube_id), download=False, process=False)
-            job.extractor = job.extractor or info.get("extractor")
             duration = info.get("duration")
             if self.window is None:
                 self.window = self._choose_window(ydl, info, duration)
@@ -235,8 +225,8 @@ class _ClipTask:
         if request.time_start is None:
             source = SourceVideo(request.youtube_id, duration, lambda: self._open_preview(ydl, info))
             return self.job.strategy.localize(source)
-        if duration is not None and duration < CLIP_SECONDS:
-            return whole_video_window(duration)
+        # An annotation's window is kept as given (its name is the dataset's); a source that ends early
+        # yields what it has, flagged.
         short = duration is not None and duration < request.time_end
         return Window(request.time_start, request.time_end, short_source=short)
 
@@ -294,9 +284,34 @@ class _Job:
     clip_format: ClipFormat
     sleep: Callable[[float], None]
     jitter_seed: int | None
-    # The extractor that serves the platform's watch URLs, learnt from the first extraction. A YoutubeDL
-    # otherwise loads all ~1,800 extractors (0.14 s of pure Python per instance, held under the GIL).
-    extractor: str | None = None
+    _local: threading.local = field(default_factory=threading.local)
+    _opened: list = field(default_factory=list)
+
+    def youtube_dl(self):
+        """This worker thread's YoutubeDL (they are not thread-safe; building one loads ~1,800 extractors and
+        an HTTP session, 0.1 s of pure Python, so each worker builds one and reuses it). Tasks set only the
+        output folder and the section to cut."""
+        ydl = getattr(self._local, "ydl", None)
+        if ydl is None:
+            ydl = self.platform.youtube_dl(
+                logger=_YtdlpLog(),
+                # Our RetryPolicy owns retries: yt-dlp's own would make unbudgeted, uncounted requests.
+                extractor_retries=0, retries=0, fragment_retries=0,
+                format="bv*/b",
+                format_sort=[f"+res:{self.clip_format.short_side}"],
+                force_keyframes_at_cuts=True,
+                external_downloader_args={
+                    "ffmpeg_i": ["-rw_timeout", str(int(self.platform.socket_timeout_s * 1e6))],
+                    "ffmpeg_o": self.clip_format.ffmpeg_output_args(),
+                },
+            )
+            self._local.ydl = ydl
+            self._opened.append(ydl)
+        return ydl
+
+    def close(self) -> None:
+        for ydl in self._opened:
+            ydl.close()
 
     def run(self, request: ClipRequest) -> ClipOutcome:
         earlier = self.ledger.get(request.key)
@@ -377,5 +392,8 @@ def acquire_clips(
             on_outcome(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="clip") as pool:
-        return list(pool.map(run, requests))
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="clip") as pool:
+            return list(pool.map(run, requests))
+    finally:
+        job.close()

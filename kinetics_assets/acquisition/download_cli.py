@@ -25,7 +25,12 @@ import dagster as dg
 import pandas as pd
 import typer
 
-from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
+from kinetics_assets.acquisition.clips import (
+    ClipFormat,
+    ClipOutcome,
+    ClipRequest,
+    acquire_clips,
+)
 from kinetics_assets.acquisition.failures import FailureCategory, RetryPolicy
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.editions.annotations import guess_edition, import_annotations
@@ -81,7 +86,7 @@ def build_platform(name: str, config: dict, labels: list[str]) -> VideoPlatform:
         config = {**config, "classes": labels}
     try:
         return cls(**config)
-    except Exception as err:  # pydantic names the bad field
+    except (ValueError, TypeError) as err:  # pydantic's ValidationError names the bad field
         raise typer.BadParameter(f"--platform-config for {name}: {err}") from None
 
 

@@ -18,9 +18,10 @@ import re
 import socket
 import time
 import urllib.error
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import IncompleteRead, RemoteDisconnected
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 import av.error
 from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
@@ -110,7 +111,7 @@ _MESSAGE_RULES: tuple[tuple[re.Pattern[str], FailureCategory], ...] = tuple(
         (r"\bprivate video\b|video is private", FailureCategory.PRIVATE),
         (r"removed by the (?:uploader|user)|video has been removed|no longer available", FailureCategory.REMOVED),
         (r"sign in to confirm your age|age.?restricted|members.?only|join this channel|requires payment"
-         r"|login required|sign in", FailureCategory.SIGN_IN_REQUIRED),
+         + r"|login required|sign in", FailureCategory.SIGN_IN_REQUIRED),
         (r"too many requests", FailureCategory.RATE_LIMITED),
         (r"timed? ?out", FailureCategory.TIMEOUT),
         (r"incomplete ?read|bytes read, \d+ more expected", FailureCategory.INCOMPLETE),
@@ -128,7 +129,7 @@ _FFMPEG_EXIT_CATEGORY = {
     152: (FailureCategory.CONNECTION, "the media connection was reset (ECONNRESET)"),
     183: (FailureCategory.INCOMPLETE, "the media data was cut short or corrupt (AVERROR_INVALIDDATA)"),
 }
-_NOISE = re.compile(r"^ERROR: |;? ?please report this issue on .*$|\s*See\s+https?://\S+\s+for how to .*$", re.S)
+_NOISE = re.compile(r"^ERROR: |;? ?please report this issue on .*$|\s*See\s+https?://\S+\s+for how to .*$", re.DOTALL)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 STATUSES = ("done", "permanent_failure", "transient_failure")
 
@@ -133,7 +134,7 @@ class ClipLedger:
         with self._lock:
             self._con.close()
 
-    def __enter__(self) -> ClipLedger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

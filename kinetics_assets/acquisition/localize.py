@@ -10,15 +10,16 @@ Videos shorter than 10 s give the whole video as the window, flagged `short_sour
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable, Protocol
+from typing import Protocol
 
 import av
 import numpy as np
 
-from resources.video_platform import validate_video_id
-
 from kinetics_assets.acquisition.failures import AcquisitionError, FailureCategory
+from resources.video_platform import validate_video_id
 
 CLIP_SECONDS = 10
 # Platforms report whole-second durations; a decode that stops more than this short of it was cut off.
@@ -58,7 +59,7 @@ class SourceVideo:
 
     youtube_id: str
     duration: float | None
-    open_preview: Callable[[], ContextManager[av.container.InputContainer]]
+    open_preview: Callable[[], AbstractContextManager[av.container.InputContainer]]
 
 
 class LocalizationStrategy(Protocol):
