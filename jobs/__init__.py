@@ -1,4 +1,7 @@
-"""Jobs: the main job (what `make demo` runs) and the per-class job that backfills class partitions."""
+"""Jobs: what `make demo` runs, stage by stage, and what the sensors and backfills launch.
+
+Per-class jobs run one class partition per run (a backfill over many classes is many runs).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,44 @@ import dagster as dg
 from kinetics_assets.partitions import CLASS_PARTITIONS
 
 MAIN_JOB = "kinetics_main"
-PER_CLASS_JOB = "per_class"
+EDITION_CLIPS_JOB = "edition_clips"
+REPLENISH_JOB = "replenish_class"
+VOTING_JOB = "crowd_votes"
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
     selection=dg.AssetSelection.assets(
         "class_taxonomy", "edition_annotations", "class_statistics", "edition_availability", "class_deficits"
     ),
-    description="Import the editions, compute their statistics (Table 1) and the classes under the minimum.",
+    description="Import the editions, their statistics (Table 1), the link-rot check and the classes under the minimum.",
 )
 
-per_class_job = dg.define_asset_job(
-    PER_CLASS_JOB,
-    selection=dg.AssetSelection.assets("class_clips", "search_queries", "candidate_videos", "candidate_clips"),
+edition_clips_job = dg.define_asset_job(
+    EDITION_CLIPS_JOB,
+    selection=dg.AssetSelection.assets("class_clips", "retained_clips"),
     partitions_def=CLASS_PARTITIONS,
-    description="Per-class stages for the selected class partitions.",
+    description="A class's surviving edition clips, fetched (for dedup and as gold clips).",
 )
 
-JOBS = [main_job, per_class_job]
+replenish_job = dg.define_asset_job(
+    REPLENISH_JOB,
+    selection=dg.AssetSelection.assets("search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"),
+    partitions_def=CLASS_PARTITIONS,
+    description="Queries → candidate videos → localized clips → annotation tasks for the crowd, for one class.",
+)
+
+voting_job = dg.define_asset_job(
+    VOTING_JOB,
+    selection=dg.AssetSelection.assets("rater_votes", "accepted_clips"),
+    partitions_def=CLASS_PARTITIONS,
+    description="Import a class's new votes and decide its clips (launched by the vote inbox sensor).",
+)
+
+CURATE_JOB = "curate_edition"
+curate_job = dg.define_asset_job(
+    CURATE_JOB,
+    selection=dg.AssetSelection.assets("class_yields"),
+    description="Across classes: yields (Appendix A) of the classes voted on so far.",
+)
+
+JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job]

@@ -12,6 +12,7 @@ from pathlib import Path
 from kinetics_assets.data_files import data_path
 from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import LocalClipStore
+from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
 from resources.rate_limit import RateLimit
 from resources.sandbox.resource import SandboxPlatform
@@ -49,6 +50,7 @@ def _sandbox_resources() -> dict:
         ),
         "rate_limit": RateLimit(rate_per_s=50, burst=20),  # a local server; YouTube wants ~0.5/s
         "clip_store": LocalClipStore(root=str(home / "clips")),
+        "crowd_inbox": CrowdInbox(root=str(home / "crowd")),
         "editions": EditionCatalog(
             editions=[
                 EditionFiles(name="Kinetics-400", taxonomy="Kinetics-400", files=[str(data_path("kinetics400_val.csv"))]),

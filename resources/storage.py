@@ -70,7 +70,18 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        if context.has_asset_partitions:
-            keys = context.asset_partition_keys
-            return pd.concat([pd.read_parquet(self._path(context, key)) for key in keys], ignore_index=True)
-        return pd.read_parquet(self._path(context, None))
+        """One partition, or — for a downstream asset over many partitions — the ones materialized so far.
+
+        A per-class asset is materialized only for the classes that needed it (those under the minimum, those
+        with votes), so "all partitions" means the classes processed; the count is logged.
+        """
+        if not context.has_asset_partitions:
+            return pd.read_parquet(self._path(context, None))
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return pd.read_parquet(self._path(context, keys[0]))
+        paths = [path for path in (self._path(context, key) for key in keys) if path.exists()]
+        context.log.info(f"{context.asset_key.to_user_string()}: {len(paths)} of {len(keys)} partitions materialized")
+        if not paths:
+            raise FileNotFoundError(f"no partition of {context.asset_key.to_user_string()} is materialized yet")
+        return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)

@@ -8,6 +8,7 @@ registered and ffmpeg on PATH.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,24 @@ from yt_dlp.extractor.common import InfoExtractor
 from resources.media_tools import ensure_ffmpeg_on_path
 
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+log = logging.getLogger(__name__)
+
+
+class YtdlpLog:
+    """yt-dlp's messages go to logging, not the terminal: its errors also arrive as exceptions, which the
+    callers classify, so printing them would only repeat expected failures (removed videos) as alarms."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        log.info("yt-dlp: %s", msg)
+
+    def error(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg.strip())
 
 
 def validate_video_id(video_id: str) -> str:
@@ -67,6 +86,7 @@ class VideoPlatform(ConfigurableResource):
             "quiet": True,
             "no_warnings": True,
             "noprogress": True,
+            "logger": YtdlpLog(),
             "socket_timeout": self.socket_timeout_s,
             "retries": self.retries,
             "extractor_retries": self.extractor_retries,

@@ -14,32 +14,27 @@ from kinetics_assets.acquisition.candidates import (
 )
 from kinetics_assets.acquisition.deficits import class_deficits as compute_deficits
 from kinetics_assets.acquisition.deficits import paper_yield_priors
-from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
-from kinetics_assets.acquisition.ledger import ClipLedger
+from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
 from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
 from kinetics_assets.editions.assets import current_rows
 from kinetics_assets.editions.statistics import clips_per_class
+from kinetics_assets.ledgers import clip_ledger
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
-from resources.profiles import kinetics_home
 from resources.rate_limit import RateLimit
 from resources.video_platform import VideoPlatform
 
 GROUP = "acquisition"
+OUTCOME_COLUMNS = [field.name for field in dataclasses.fields(ClipOutcome)]
+TRANSIENT_CHECK = "no_transient_failures_left"
 PLATFORM_POOL = "video_platform"  # per-platform concurrency: set the pool's limit in dagster.yaml
 # Search and download talk to the platform: a failed attempt is retried with backoff and jitter.
 PLATFORM_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
 
-
-def clip_ledger() -> ClipLedger:
-    """The acquisition ledger shared by every class: what was fetched, and what failed how."""
-    path = kinetics_home() / "ledgers" / "clips.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return ClipLedger(path)
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
@@ -71,7 +66,6 @@ def class_deficits(
             "below_minimum": table(short, limit=200),
         },
     )
-
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
 def search_queries(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
@@ -157,13 +151,89 @@ class ClipSettings(dg.Config):
     concurrency: int = Field(default=4, ge=1, description="clips fetched at once within a run")
 
 
+def fetch_clips(
+    name: str,
+    requests: list[ClipRequest],
+    config: ClipSettings,
+    video_platform: VideoPlatform,
+    clip_store: ClipStore,
+    rate_limit: RateLimit,
+):
+    """Fetch clips through the shared ledger; yields the outcome table and the transient-failure check."""
+    with clip_ledger() as ledger:
+        outcomes = acquire_clips(
+            video_platform,
+            requests,
+            clip_store,
+            ledger,
+            make_strategy(config.strategy),
+            rate_limit=rate_limit,
+            concurrency=config.concurrency,
+            clip_format=ClipFormat(short_side=config.short_side),
+        )
+    clips = pd.DataFrame([dataclasses.asdict(outcome) for outcome in outcomes], columns=OUTCOME_COLUMNS)
+    clips = clips.assign(class_name=name)
+    done = clips[clips["status"] == "done"]
+    failures = clips[clips["status"] != "done"]
+    by_category = failures.groupby(["status", "category"]).size().rename("clips").reset_index()
+    transient = int((clips["status"] == "transient_failure").sum())
+    yield dg.Output(
+        clips,
+        metadata={
+            "class_name": name,
+            "requested": len(clips),
+            "clips": len(done),
+            "fetched_this_run": int((~done["skipped"].astype(bool)).sum()),
+            "short_sources": int(done["short_source"].fillna(False).astype(bool).sum()),
+            "failures_by_category": table(by_category),
+            "example_clips": table(done[["clip_id", "start", "end", "frames", "path"]], limit=8),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name=TRANSIENT_CHECK,
+        passed=transient == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"transient_failures": transient, "hint": "materialize again: only these are retried"},
+    )
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"pandas"},
     partitions_def=CLASS_PARTITIONS,
     backfill_policy=PER_CLASS_BACKFILL,
     pool=PLATFORM_POOL,
-    check_specs=[dg.AssetCheckSpec("no_transient_failures_left", asset="candidate_clips")],
+    check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset="retained_clips")],
+)
+def retained_clips(
+    context: dg.AssetExecutionContext,
+    config: ClipSettings,
+    class_clips: pd.DataFrame,
+    video_platform: VideoPlatform,
+    clip_store: ClipStore,
+    rate_limit: RateLimit,
+):
+    """The media of the class's clips that survived link-rot, at their annotated windows.
+
+    Needed to compare new clips against the edition (deduplication) and as gold clips with known answers.
+    """
+    name = class_name(context.partition_key)
+    alive = class_clips[class_clips["availability"] != "gone"]
+    folder = f"edition/{class_key(name)}"
+    requests = [
+        ClipRequest(row.youtube_id, folder=folder, time_start=row.time_start, time_end=row.time_end)
+        for row in alive.itertuples()
+    ]
+    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pandas"},
+    partitions_def=CLASS_PARTITIONS,
+    backfill_policy=PER_CLASS_BACKFILL,
+    pool=PLATFORM_POOL,
+    check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset="candidate_clips")],
 )
 def candidate_clips(
     context: dg.AssetExecutionContext,
@@ -179,38 +249,6 @@ def candidate_clips(
     failures are retried.
     """
     name = class_name(context.partition_key)
-    requests = [ClipRequest(video_id, folder=f"candidates/{class_key(name)}") for video_id in candidate_videos["youtube_id"]]
-    with clip_ledger() as ledger:
-        outcomes = acquire_clips(
-            video_platform,
-            requests,
-            clip_store,
-            ledger,
-            make_strategy(config.strategy),
-            rate_limit=rate_limit,
-            concurrency=config.concurrency,
-            clip_format=ClipFormat(short_side=config.short_side),
-        )
-    clips = pd.DataFrame([dataclasses.asdict(outcome) for outcome in outcomes]).assign(class_name=name)
-    done = clips[clips["status"] == "done"]
-    failures = clips[clips["status"] != "done"]
-    by_category = failures.groupby(["status", "category"]).size().rename("clips").reset_index()
-    transient = int((clips["status"] == "transient_failure").sum())
-    yield dg.Output(
-        clips,
-        metadata={
-            "class_name": name,
-            "requested": len(clips),
-            "clips": len(done),
-            "fetched_this_run": int((~done["skipped"]).sum()),
-            "short_sources": int(done["short_source"].fillna(False).sum()),
-            "failures_by_category": table(by_category),
-            "example_clips": table(done[["clip_id", "start", "end", "frames", "path"]], limit=8),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="no_transient_failures_left",
-        passed=transient == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"transient_failures": transient, "hint": "materialize again: only these are retried"},
-    )
+    folder = f"candidates/{class_key(name)}"
+    requests = [ClipRequest(video_id, folder=folder) for video_id in candidate_videos["youtube_id"]]
+    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit)
