@@ -92,6 +92,11 @@ def write_previous_edition(world: World, out_dir: Path, minimum: int = 24, seed:
         path = out_dir / name
         _atomic_csv(path, TEST_COLUMNS if split == "test" else LABELLED_COLUMNS, rows[split])
         files.append(path)
+    # The maintainers' own labelled copy of the test split (published without labels), as Kinetics keeps one.
+    private = out_dir / PRIVATE_TEST
+    private.parent.mkdir(exist_ok=True)
+    _atomic_csv(private, LABELLED_COLUMNS, rows["test"])
+    files.append(private)
     below = tuple(label for label, n in counts.items() if n < minimum)
     return EditionSummary(counts, unused, below, tuple(files))
 
