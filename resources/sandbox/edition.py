@@ -26,6 +26,7 @@ COUNT_SPREAD = 0.3                            # class counts span minimum * (1 +
 LABELLED_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
 TEST_COLUMNS = ("youtube_id", "time_start", "time_end", "split")
 FILES = {"train": "train.csv", "validate": "validate.csv", "test": "test.csv"}
+PRIVATE_TEST = "private/test_labelled.csv"
 
 
 @dataclass(frozen=True)
