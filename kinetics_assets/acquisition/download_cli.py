@@ -120,7 +120,9 @@ def download(
     edition: str = typer.Option("", help="Edition whose class list validates labels (default: guessed)."),
     platform: str = typer.Option("youtube", help=f"Video platform: {' | '.join(PLATFORMS)}."),
     platform_config: Path | None = typer.Option(None, exists=True, dir_okay=False,
-                                                help="JSON object of the platform resource's fields."),
+                                                help="JSON object of the platform resource's fields (sandbox: the "
+                                                     "world config that produced the CSV; classes default to the "
+                                                     "CSV's labels)."),
     sandbox_seed: int | None = typer.Option(None, help="Sandbox world seed (with --platform sandbox)."),
     cookie_file: Path | None = typer.Option(None, help="Netscape cookie file for the platform."),
     proxy: str | None = typer.Option(None, help="Proxy URL for all platform traffic."),
@@ -131,6 +133,10 @@ def download(
     short_side: int = typer.Option(256, min=16, help="Clips' short side in pixels (scaled down only)."),
 ) -> None:
     """Download the clips of an annotation CSV into the torchvision/mmaction2 layout, resumably."""
+    try:
+        clip_format = ClipFormat(short_side=short_side)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--short-side") from None
     chosen = edition or guess_edition([csv])
     imported = import_annotations([csv], chosen)
     pairs, unusable = requests_for_rows(imported.rows)
@@ -160,7 +166,7 @@ def download(
     with dg.build_resources({"platform": resource}) as built, ClipLedger(out / LEDGER_NAME) as ledger:
         outcomes = acquire_clips(
             built.platform, requests, LocalClipStore(root=str(out)), ledger, rate_limit=budget,
-            concurrency=concurrency, retry=RetryPolicy(attempts=attempts), clip_format=ClipFormat(short_side=short_side))
+            concurrency=concurrency, retry=RetryPolicy(attempts=attempts), clip_format=clip_format)
 
     report, summary = failure_report(pairs, outcomes)
     _write_csv(reports[FAILURES_SUFFIX], report)
