@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.sandbox.edition import write_previous_edition
+from resources.sandbox.edition import PRIVATE_TEST, write_previous_edition
 from resources.sandbox.text import search_tokens
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import (
@@ -202,7 +202,7 @@ def test_previous_edition_has_official_format_and_classes_below_minimum(tmp_path
     truth = GroundTruth(world)
     out = tmp_path_factory.mktemp("edition")
     summary = write_previous_edition(world, out, minimum=24)
-    assert sorted(p.name for p in out.iterdir()) == ["test.csv", "train.csv", "validate.csv"]
+    assert {"test.csv", "train.csv", "validate.csv"} <= {p.name for p in out.iterdir()}
     seen = []
     for name, split in (("train.csv", "train"), ("validate.csv", "validate"), ("test.csv", "test")):
         with open(out / name, newline="") as f:
@@ -223,6 +223,12 @@ def test_previous_edition_has_official_format_and_classes_below_minimum(tmp_path
                 assert truth.label(row["youtube_id"]) == row["label"] and row["is_cc"] in ("0", "1")
             seen.append(row["youtube_id"])
     assert len(seen) == len(set(seen)) == sum(summary.counts.values())
+    with open(out / PRIVATE_TEST, newline="") as f:  # maintainers' labelled copy of the unlabelled test split
+        private = list(csv.DictReader(f))
+    with open(out / "test.csv", newline="") as f:
+        public = list(csv.DictReader(f))
+    assert [r["youtube_id"] for r in private] == [r["youtube_id"] for r in public]
+    assert all(truth.label(r["youtube_id"]) == r["label"] for r in private)
     assert summary.below_minimum and len(summary.below_minimum) < len(DEMO_CLASSES)
     assert min(summary.unused.values()) >= 24
 
