@@ -24,7 +24,7 @@ main_job = dg.define_asset_job(
 
 edition_clips_job = dg.define_asset_job(
     EDITION_CLIPS_JOB,
-    selection=dg.AssetSelection.assets("class_clips", "retained_clips"),
+    selection=dg.AssetSelection.assets("class_clips", "retained_clips", "retained_fingerprints"),
     partitions_def=CLASS_PARTITIONS,
     description="A class's surviving edition clips, fetched (for dedup and as gold clips).",
 )
@@ -38,7 +38,7 @@ replenish_job = dg.define_asset_job(
 
 voting_job = dg.define_asset_job(
     VOTING_JOB,
-    selection=dg.AssetSelection.assets("rater_votes", "accepted_clips"),
+    selection=dg.AssetSelection.assets("rater_votes", "accepted_clips", "accepted_fingerprints"),
     partitions_def=CLASS_PARTITIONS,
     description="Import a class's new votes and decide its clips (launched by the vote inbox sensor).",
 )
@@ -46,8 +46,11 @@ voting_job = dg.define_asset_job(
 CURATE_JOB = "curate_edition"
 curate_job = dg.define_asset_job(
     CURATE_JOB,
-    selection=dg.AssetSelection.assets("class_yields"),
-    description="Across classes: yields (Appendix A) of the classes voted on so far.",
+    selection=dg.AssetSelection.assets(
+        "duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography", "class_yields"
+    ),
+    description="Across classes: dedup, final filtering, splits (checked by Great Expectations), the release, "
+    "Table 3 and the yields (Appendix A).",
 )
 
 JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job]

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import typer
 
+from kinetics_assets.acquisition.download_cli import download
 from kinetics_assets.acquisition.queries_cli import queries
+from kinetics_assets.dedup.cli import dedup
 from resources.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(help="Curate Kinetics-style human-action video datasets.", no_args_is_help=True)
 app.command()(queries)
+app.command()(download)
+app.command()(dedup)
 app.add_typer(sandbox_app, name="sandbox")
 
 

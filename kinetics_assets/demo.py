@@ -35,7 +35,7 @@ def write_sandbox_edition(resources: dict, echo: Echo) -> None:
     from resources.sandbox.world import World
 
     out = sandbox_edition_dir()
-    if all((out / name).is_file() for name in ("train.csv", "validate.csv", "test.csv")):
+    if all(Path(name).is_file() for name in resources["editions"].current_edition().files):
         return
     platform = resources["video_platform"]
     world = World(platform.world_config(), Path(platform.cache_dir))

@@ -21,3 +21,10 @@ class CurationPolicy(dg.ConfigurableResource):
     min_source_seconds: float = Field(
         default=2.0, ge=0, description="shorter videos are dropped; 2-10 s ones are kept whole and flagged"
     )
+    val_clips_per_class: int = Field(default=50, ge=0, description="new clips fill val up to this per class")
+    test_clips_per_class: int = Field(default=100, ge=0, description="new clips fill test up to this per class")
+    split_tolerance: float = Field(default=0.1, ge=0, description="allowed relative deviation from the targets")
+    split_seed: int = Field(default=0, description="seeds the order in which new clips fill val and test")
+    min_yes_share: float = Field(
+        default=0.6, ge=0, le=1, description="final filter: share of a clip's votes that must be 'yes'"
+    )

@@ -42,7 +42,11 @@ def _sandbox_resources() -> dict:
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
         "policy": CurationPolicy(
-            minimum_clips_per_class=SANDBOX_MINIMUM, max_candidates_per_class=SANDBOX_MAX_CANDIDATES
+            minimum_clips_per_class=SANDBOX_MINIMUM,
+            max_candidates_per_class=SANDBOX_MAX_CANDIDATES,
+            val_clips_per_class=2,  # the note's 50 and 100, scaled like the minimum
+            test_clips_per_class=3,
+            split_tolerance=0.5,
         ),
         # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
         "video_platform": SandboxPlatform(
@@ -57,7 +61,8 @@ def _sandbox_resources() -> dict:
                 EditionFiles(
                     name=SANDBOX_EDITION,
                     taxonomy="Kinetics-700",
-                    files=[str(previous / name) for name in ("train.csv", "validate.csv", "test.csv")],
+                    # The labelled private copy of test stands in for the public test.csv, which has no labels.
+                    files=[str(previous / name) for name in ("train.csv", "validate.csv", "private/test_labelled.csv")],
                 ),
             ],
             current=SANDBOX_EDITION,

@@ -33,7 +33,7 @@ def test_edition_assets_materialize_table1_and_flag_rejected_rows(tmp_path, kine
         editions=[EditionFiles(name="Kinetics-700", taxonomy="Kinetics-700", files=[str(annotations)])],
         current="Kinetics-700",
     )
-    assets = dg.load_assets_from_modules(STAGES)
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
     resources = {**resources_for(), "editions": catalog}
     main = ["class_taxonomy", "edition_annotations", "class_statistics"]
     result = dg.materialize(assets, selection=main, resources=resources, instance=instance)

@@ -1,9 +1,13 @@
 """The pipeline end to end through Dagster on a small sandbox world: link-rot, deficits, queries, candidates,
 clips, tasks to the crowd, votes back through the inbox sensor, acceptance and yields."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
+
+from kinetics_assets.editions.annotations import read_annotation_file
 
 from kinetics_assets.voting.assets import vote_inbox_sensor
 from resources.crowd import CrowdInbox
@@ -25,6 +29,13 @@ EDITION_MINIMUM = 8  # the previous edition was built around this minimum ...
 MINIMUM = 14  # ... and the policy now asks for more, so every class has a deficit
 
 
+def policy(minimum: int) -> CurationPolicy:
+    return CurationPolicy(
+        minimum_clips_per_class=minimum, default_yield=0.5, max_candidates_per_class=8,
+        val_clips_per_class=1, test_clips_per_class=2, split_tolerance=0.99,
+    )
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
@@ -39,11 +50,11 @@ def _run_pipeline(root):
     )
     edition_dir = root / "edition"
     write_previous_edition(World(platform.world_config(), root / "world"), edition_dir, minimum=EDITION_MINIMUM)
-    files = [str(edition_dir / name) for name in ("train.csv", "validate.csv", "test.csv")]
+    files = [str(edition_dir / name) for name in ("train.csv", "validate.csv", "private/test_labelled.csv")]
     resources = {
         "io_manager": LocalParquetIOManager(base_dir=str(root / "assets")),
         "artifacts": LocalArtifactStore(root=str(root / "artifacts")),
-        "policy": CurationPolicy(minimum_clips_per_class=MINIMUM, default_yield=0.5, max_candidates_per_class=8),
+        "policy": policy(MINIMUM),
         "video_platform": platform,
         "rate_limit": RateLimit(rate_per_s=100, burst=50),
         "clip_store": LocalClipStore(root=str(root / "clips")),
@@ -53,7 +64,7 @@ def _run_pipeline(root):
         "crowd_inbox": CrowdInbox(root=str(root / "crowd")),
     }
     instance = dg.DagsterInstance.ephemeral()
-    assets = dg.load_assets_from_modules(STAGES)
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
     assert dg.materialize(
         assets, selection=["edition_annotations", "edition_availability", "class_deficits"], resources=resources,
         instance=instance,
@@ -75,9 +86,17 @@ def _run_pipeline(root):
     assert vote_inbox_sensor(dg.build_sensor_context(
         instance=instance, cursor=sensor_context.cursor, resources={"crowd_inbox": resources["crowd_inbox"]}
     )) == []  # the same files never trigger twice
-    per_class(["rater_votes", "accepted_clips"], requests[0].partition_key)
-    assert dg.materialize(assets, selection=["class_yields"], resources=resources, instance=instance).success
-    return instance, name, deficits.set_index("class_name").loc[name]
+    per_class(["rater_votes", "accepted_clips", "accepted_fingerprints"], requests[0].partition_key)
+    for other in CLASSES:
+        per_class(["retained_fingerprints"], class_key(other))
+    release = ["duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography",
+               "class_yields"]
+    # Only one class was replenished, so hold the release to a minimum both classes meet ...
+    passing = {**resources, "policy": policy(1)}
+    released = dg.materialize(assets, selection=release, resources=passing, instance=instance, raise_on_error=False)
+    assert released.success, [(e.check_name, e.metadata) for e in released.get_asset_check_evaluations() if not e.passed]
+    checks = {e.check_name: e.passed for e in released.get_asset_check_evaluations()}
+    return instance, name, deficits.set_index("class_name").loc[name], assets, resources, checks
 
 
 def _value(instance, asset, partition=None):
@@ -89,13 +108,13 @@ def _value(instance, asset, partition=None):
 
 
 def test_a_class_below_the_minimum_gets_a_budget(run):
-    _, _, deficit = run
+    _, _, deficit, *_ = run
     assert deficit["deficit"] > 0
     assert deficit["candidate_budget"] == 8  # the policy's cap: the deficit over the prior yield would ask for more
 
 
 def test_candidates_respect_the_budget_and_skip_the_editions_videos(run):
-    instance, name, deficit = run
+    instance, name, deficit, *_ = run
     candidates = _value(instance, "candidate_videos", class_key(name))
     clips = _value(instance, "class_clips", class_key(name))
     assert 0 < len(candidates) <= deficit["candidate_budget"]
@@ -104,7 +123,7 @@ def test_candidates_respect_the_budget_and_skip_the_editions_videos(run):
 
 
 def test_query_augmentation_contributes_candidates_plain_english_misses(run):
-    instance, name, _ = run
+    instance, name, _, *_ = run
     queries = _value(instance, "search_queries", class_key(name))
     assert {"en", "fr", "es", "pt"} <= set(queries["language"])
     metadata = instance.get_latest_materialization_event(dg.AssetKey("candidate_videos")).asset_materialization.metadata
@@ -117,17 +136,16 @@ def test_query_augmentation_contributes_candidates_plain_english_misses(run):
 
 
 def test_link_rot_is_found_and_lowers_the_available_count(run):
-    instance, name, deficit = run
+    instance, name, deficit, *_ = run
     availability, clips = _value(instance, "edition_availability"), _value(instance, "class_clips", class_key(name))
     assert set(availability["status"]) <= {"available", "gone", "unknown"}
     gone = set(availability.loc[availability["status"] == "gone", "youtube_id"])
     assert set(clips.loc[clips["availability"] == "gone", "youtube_id"]) == gone & set(clips["youtube_id"])
-    labelled = clips.dropna(subset=["label"])
-    assert deficit["clips"] == int((labelled["availability"] != "gone").sum())
+    assert deficit["clips"] == int((clips["availability"] != "gone").sum())
 
 
 def test_candidate_clips_are_stored_under_official_names(run):
-    instance, name, _ = run
+    instance, name, _, *_ = run
     clips = _value(instance, "candidate_clips", class_key(name))
     done = clips[clips["status"] == "done"]
     candidates = _value(instance, "candidate_videos", class_key(name))
@@ -139,7 +157,7 @@ def test_candidate_clips_are_stored_under_official_names(run):
 
 
 def test_tasks_mix_gold_clips_with_known_answers_into_the_candidates(run):
-    instance, name, _ = run
+    instance, name, _, *_ = run
     tasks = _value(instance, "annotation_tasks", class_key(name))
     clips = _value(instance, "candidate_clips", class_key(name))
     candidates = tasks[tasks["kind"] == "candidate"]
@@ -150,7 +168,7 @@ def test_tasks_mix_gold_clips_with_known_answers_into_the_candidates(run):
 
 
 def test_votes_are_imported_once_and_clips_decided_by_three_yes(run):
-    instance, name, _ = run
+    instance, name, _, *_ = run
     votes = _value(instance, "rater_votes", class_key(name))
     decisions = _value(instance, "accepted_clips", class_key(name))
     tasks = _value(instance, "annotation_tasks", class_key(name))
@@ -162,11 +180,52 @@ def test_votes_are_imported_once_and_clips_decided_by_three_yes(run):
     assert (decisions.loc[decisions["yes"] < 3, "decision"] != "accepted").all()
 
 
-def test_yields_report_voted_positive_rate_and_leave_published_empty(run):
-    instance, name, _ = run
+def test_yields_report_voted_positive_and_published_rates(run):
+    instance, name, _, *_ = run
     yields = _value(instance, "class_yields").set_index("class_name")
     decisions = _value(instance, "accepted_clips", class_key(name))
     decided = decisions["decision"].isin(["accepted", "rejected"]).sum()
     assert yields.loc[name, "p_voted_positive"] == pytest.approx((decisions["decision"] == "accepted").sum() / decided)
     assert yields.loc[name, "paper_p_voted_positive"] == pytest.approx(0.3868)
-    assert pd.isna(yields.loc[name, "p_published"])  # filled in by the release stage, never invented
+    published = _value(instance, "final_clips")
+    assert yields.loc[name, "p_published"] == pytest.approx((published["reason"] == "").sum() / decided)
+    assert pd.isna(yields.loc[name, "paper_rank"]) is False
+
+
+def test_release_passes_its_checks_and_round_trips_through_the_importer(run):
+    instance, name, *_, checks = run
+    assert checks == {"class_minimum": True, "split_targets": True, "clip_rows": True, "video_splits": True}
+    release = Path(_metadata(instance, "edition_release")["release"].value)
+    for csv_name in ("train.csv", "validate.csv", "test.csv", "private/test_labelled.csv"):
+        imported = read_annotation_file(release / csv_name, "Kinetics-700")
+        assert imported.rejected.empty, imported.rejected
+    splits = _value(instance, "edition_splits")
+    assert (splits.groupby("youtube_id")["split"].nunique() == 1).all()  # no video in two splits
+    assert not splits.duplicated(["label", "youtube_id"]).any()  # one clip per video within a class
+    published = _value(instance, "final_clips")
+    new = splits[splits["origin"] == "new"]
+    assert len(new) == int((published["reason"] == "").sum()) > 0
+    yields = _value(instance, "class_yields").set_index("class_name")
+    assert yields.loc[name, "published"] == len(new[new["label"] == name])
+
+
+def test_raising_the_minimum_fails_the_check_naming_every_short_class_and_blocks_the_release(run):
+    instance, name, _, assets, resources, _ = run
+    strict = {**resources, "policy": policy(1000)}
+    released_before = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).run_id
+    result = dg.materialize(
+        assets, selection=["edition_splits", "edition_release"], resources=strict, instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    minimum = next(e for e in result.get_asset_check_evaluations() if e.check_name == "class_minimum")
+    assert not minimum.passed
+    short = minimum.metadata["classes_below_minimum"].value
+    assert set(short) == set(CLASSES) and all(count < 1000 for count in short.values())
+    latest = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).run_id
+    assert latest == released_before  # blocked: no new release
+
+
+def _metadata(instance, asset):
+    return instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+

@@ -13,10 +13,10 @@ import pandas as pd
 # (query text, result count) -> flat search entries as yt-dlp returns them
 SearchFunction = Callable[[str, int], list[dict]]
 
-HIT_COLUMNS = ["youtube_id", "title", "duration", "channel", "live", "query", "language", "technique", "position"]
+VIDEO_FACTS = ["title", "duration", "channel", "upload_date", "country", "height"]
+HIT_COLUMNS = ["youtube_id", *VIDEO_FACTS, "live", "query", "language", "technique", "position"]
 CANDIDATE_COLUMNS = [
-    "youtube_id", "title", "duration", "channel", "queries_matched", "best_position",
-    "found_by", "languages", "techniques",
+    "youtube_id", *VIDEO_FACTS, "queries_matched", "best_position", "found_by", "languages", "techniques",
 ]
 
 
@@ -31,6 +31,9 @@ def search_hits(queries: pd.DataFrame, search: SearchFunction, results_per_query
                     "title": entry.get("title") or "",
                     "duration": entry.get("duration"),
                     "channel": entry.get("channel") or entry.get("uploader") or "",
+                    "upload_date": entry.get("upload_date"),
+                    "country": entry.get("location"),
+                    "height": entry.get("height"),
                     "live": bool(entry.get("is_live")) or entry.get("live_status") in ("is_live", "is_upcoming"),
                     "query": query.text,
                     "language": query.language,
@@ -54,6 +57,9 @@ def merge_candidates(hits: pd.DataFrame) -> pd.DataFrame:
         title=("title", "first"),
         duration=("duration", "first"),
         channel=("channel", "first"),
+        upload_date=("upload_date", "first"),
+        country=("country", "first"),
+        height=("height", "first"),
         live=("live", "any"),
         queries_matched=("query", "nunique"),
         best_position=("position", "min"),

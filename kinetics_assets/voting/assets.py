@@ -176,9 +176,13 @@ def accepted_clips(
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
-def class_yields(accepted_clips: pd.DataFrame, artifacts: LocalArtifactStore) -> dg.Output[pd.DataFrame]:
-    """Appendix A: per class, P(voted positive by >= 3 raters), beside the note's numbers."""
-    yields = yield_table(accepted_clips)
+def class_yields(
+    accepted_clips: pd.DataFrame, final_clips: pd.DataFrame, artifacts: LocalArtifactStore
+) -> dg.Output[pd.DataFrame]:
+    """Appendix A: per class, P(voted positive by >= 3 raters) and P(published after dedup and final filtering),
+    beside the note's numbers. Feeds the next round's candidate budgets."""
+    published = final_clips[final_clips["reason"] == ""].groupby("class_name").size()
+    yields = yield_table(accepted_clips, published={name: int(n) for name, n in published.items()})
     artifacts.write_csv("voting/class_yields.csv", yields)
     report = artifacts.write_text("voting/class_yields.md", yields_markdown(yields))
     return dg.Output(

@@ -1,0 +1,283 @@
+"""Dagster wiring for the new edition: fingerprints → duplicate clusters → final clips → splits (guarded by
+Great Expectations) → the release in the official format, with its statistics (Tables 1 and 3)."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from expectations.suites import EditionRules, edition_suites
+from expectations.validate import validate_edition
+from kinetics_assets.dedup import (
+    ClipItem,
+    decide,
+    find_matches,
+    fingerprint_video,
+    fingerprints_from_frame,
+    read_overrides,
+    write_cluster_sheets,
+    write_overrides_template,
+)
+from kinetics_assets.editions.assets import current_rows
+from kinetics_assets.editions.statistics import beside_paper as table1_beside_paper
+from kinetics_assets.editions.statistics import table1
+from kinetics_assets.metadata import table
+from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
+from kinetics_assets.policy import CurationPolicy
+from kinetics_assets.release.geography import beside_paper as table3_beside_paper
+from kinetics_assets.release.geography import continent_shares
+from kinetics_assets.release.splits import SplitTargets, assign_splits
+from kinetics_assets.release.writer import write_release
+from resources.editions import EditionCatalog
+from resources.storage import LocalArtifactStore
+
+GROUP = "release"
+OVERRIDES = "dedup/overrides.csv"
+CLIP_COLUMNS = ["item_id", "class_name", "origin", "youtube_id", "path", "height"]
+
+
+def _fingerprint(name: str, clips: pd.DataFrame, origin: str) -> dg.Output[pd.DataFrame]:
+    """Hash ~2 frames per second of every clip (plain, mirrored and cropped views); one row per hashed frame."""
+    clips = pd.DataFrame(
+        {"item_id": clips["relpath"].str.removesuffix(".mp4"), "class_name": name, "origin": origin,
+         "youtube_id": clips["youtube_id"], "path": clips["path"], "height": clips["source_height"]}
+    )
+    parts = [
+        fingerprint_video(Path(row.path)).to_frame(row.item_id).assign(**{c: getattr(row, c) for c in CLIP_COLUMNS[1:]})
+        for row in clips.itertuples()
+    ]
+    frames = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["clip_id", *CLIP_COLUMNS[1:]])
+    return dg.Output(frames, metadata={"class_name": name, "clips": len(clips), "hashed_frames": len(frames)})
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
+def retained_fingerprints(context: dg.AssetExecutionContext, retained_clips: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Fingerprints of the class's surviving edition clips: what new clips must not duplicate."""
+    return _fingerprint(class_name(context.partition_key), retained_clips[retained_clips["status"] == "done"], "previous")
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
+def accepted_fingerprints(context: dg.AssetExecutionContext, accepted_clips: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Fingerprints of the class's newly accepted clips."""
+    accepted = accepted_clips[accepted_clips["decision"] == "accepted"]
+    return _fingerprint(class_name(context.partition_key), accepted, "new")
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def duplicate_clusters(
+    retained_fingerprints: pd.DataFrame, accepted_fingerprints: pd.DataFrame, artifacts: LocalArtifactStore
+) -> dg.Output[pd.DataFrame]:
+    """Re-uploads and compilations across all classes and the previous edition, one clip kept per cluster.
+
+    A reviewer edits ``dedup/overrides.csv`` (keep another clip, or split a cluster) after looking at the
+    cluster sheets; the next materialization honours it.
+    """
+    hashed = pd.concat([retained_fingerprints, accepted_fingerprints], ignore_index=True)
+    clips = hashed.drop_duplicates("clip_id").set_index("clip_id")
+    prints = fingerprints_from_frame(hashed)
+    ids = list(prints)
+    items = [
+        ClipItem(
+            clip_id=item,
+            label=clips.at[item, "class_name"],
+            is_previous_edition=clips.at[item, "origin"] == "previous",
+            source_height=int(clips.at[item, "height"] or 0),
+        )
+        for item in ids
+    ]
+    matches = find_matches([prints[item] for item in ids])
+    overrides_path = artifacts.path(OVERRIDES)
+    overrides = read_overrides(overrides_path) if overrides_path.exists() else []
+    decisions = decide(items, matches, overrides)
+    decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
+    sheets = write_cluster_sheets(
+        decisions, {item: Path(clips.at[item, "path"]) for item in decisions["clip_id"]}, artifacts.path("dedup/clusters")
+    )
+    template = write_overrides_template(decisions, artifacts.path("dedup/overrides_template.csv"))
+    dropped = decisions[~decisions["keep"]]
+    return dg.Output(
+        decisions,
+        metadata={
+            "clips_compared": len(ids),
+            "confirmed_matches": len(matches),
+            "clusters": int(decisions["cluster_id"].nunique()),
+            "clips_dropped": len(dropped),
+            "overrides_applied": len(overrides),
+            "dropped": table(dropped[["clip_id", "class_name", "keeper_id", "reason"]], limit=50),
+            "cluster_sheets": dg.MetadataValue.path(str(artifacts.path("dedup/clusters"))),
+            "first_sheet": dg.MetadataValue.path(str(sheets[0])) if sheets else "no clusters",
+            "overrides_template": dg.MetadataValue.path(str(template)),
+            "overrides_file": dg.MetadataValue.path(str(overrides_path)),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def final_clips(
+    accepted_clips: pd.DataFrame, duplicate_clusters: pd.DataFrame, policy: CurationPolicy
+) -> dg.Output[pd.DataFrame]:
+    """New clips that make the edition: accepted, not a duplicate, clearly of the class; each drop has a reason."""
+    new = accepted_clips[accepted_clips["decision"] == "accepted"].copy()
+    new["item_id"] = new["relpath"].str.removesuffix(".mp4")
+    dropped_as_duplicate = duplicate_clusters.loc[~duplicate_clusters["keep"]].set_index("clip_id")["reason"]
+    yes_share = new["yes"] / new["votes"]
+    new["reason"] = ""
+    new.loc[new["item_id"].isin(dropped_as_duplicate.index), "reason"] = new["item_id"].map(dropped_as_duplicate)
+    weak = (new["reason"] == "") & (yes_share < policy.min_yes_share)
+    new.loc[weak, "reason"] = [f"only {share:.0%} of votes were yes (< {policy.min_yes_share:.0%})" for share in yes_share[weak]]
+    repeat = (new["reason"] == "") & new.duplicated(["class_name", "youtube_id"], keep="first")
+    new.loc[repeat, "reason"] = "another clip of this class already comes from the same video"
+    kept = new[new["reason"] == ""]
+    return dg.Output(
+        new,
+        metadata={
+            "accepted": len(new),
+            "published": len(kept),
+            "dropped_by_reason": table(new[new["reason"] != ""].groupby("reason").size().rename("clips").reset_index()),
+            "published_per_class": table(kept.groupby("class_name").size().rename("clips").reset_index()),
+        },
+    )
+
+
+def _last_value(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
+    """This asset's previous value, so a rerun with one more clip moves no clip already placed."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    return None if event is None else pd.read_parquet(event.asset_materialization.metadata["path"].value)
+
+
+def edition_rules(policy: CurationPolicy, classes: list[str]) -> EditionRules:
+    return EditionRules(
+        minimum=policy.minimum_clips_per_class,
+        taxonomy=tuple(classes),
+        val_target=policy.val_clips_per_class,
+        test_target=policy.test_clips_per_class,
+        tolerance=policy.split_tolerance,
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def edition_splits(
+    context: dg.AssetExecutionContext,
+    edition_annotations: pd.DataFrame,
+    edition_availability: pd.DataFrame,
+    retained_clips: pd.DataFrame,
+    final_clips: pd.DataFrame,
+    editions: EditionCatalog,
+    policy: CurationPolicy,
+) -> dg.Output[pd.DataFrame]:
+    """The new edition: surviving clips keep their split, new clips fill val and test to the targets."""
+    rows = current_rows(edition_annotations, editions)
+    gone = set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+    media = retained_clips[retained_clips["status"] == "done"].set_index(["youtube_id", "start"])["path"]
+    retained = rows[~rows["youtube_id"].isin(gone)][["label", "youtube_id", "time_start", "time_end", "split"]]
+    retained = retained.assign(clip_path=[media.get((v, s), "") for v, s in zip(retained["youtube_id"], retained["time_start"])])
+    new = final_clips[final_clips["reason"] == ""]
+    new = pd.DataFrame({"label": new["class_name"], "youtube_id": new["youtube_id"], "time_start": new["start"],
+                        "time_end": new["end"], "clip_path": new["path"]})
+    targets = SplitTargets(val=policy.val_clips_per_class, test=policy.test_clips_per_class)
+    splits = assign_splits(retained, new, targets, seed=policy.split_seed, earlier=_last_value(context))
+    per_class = splits.groupby(["label", "split"]).size().unstack(fill_value=0).reset_index()
+    return dg.Output(
+        splits,
+        metadata={
+            "clips": len(splits),
+            "retained": int((splits["origin"] == "retained").sum()),
+            "new": int((splits["origin"] == "new").sum()),
+            "per_class_and_split": table(per_class, limit=700),
+        },
+    )
+
+
+SUITE_CHECKS = [spec.name for spec in edition_suites(EditionRules(minimum=1, taxonomy=("any",)))]
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(name, asset="edition_splits", blocking=True, additional_deps=["edition_annotations"])
+        for name in SUITE_CHECKS
+    ],
+    ins={"edition_splits": dg.AssetIn("edition_splits"), "edition_annotations": dg.AssetIn("edition_annotations")},
+)
+def edition_expectations(
+    edition_splits: pd.DataFrame,
+    edition_annotations: pd.DataFrame,
+    editions: EditionCatalog,
+    policy: CurationPolicy,
+    artifacts: LocalArtifactStore,
+):
+    """Great Expectations suites over the new edition; a failure blocks the release and names what failed."""
+    classes = sorted(current_rows(edition_annotations, editions)["label"].dropna().unique())
+    validation = validate_edition(edition_splits, edition_rules(policy, classes), artifacts.path("release/data_docs"))
+    for name in SUITE_CHECKS:
+        outcome = validation.suites[name]
+        failing = outcome.failing_rows()
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key="edition_splits",
+            passed=outcome.success,
+            metadata={
+                "failing": len(failing),
+                "failing_rows": table(failing, limit=100),
+                "data_docs": dg.MetadataValue.path(str(validation.docs_index)),
+                **({"classes_below_minimum": dg.MetadataValue.json(validation.classes_below_minimum())}
+                   if name == "class_minimum" else {}),
+            },
+        )
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def edition_release(
+    edition_splits: pd.DataFrame,
+    edition_annotations: pd.DataFrame,
+    edition_availability: pd.DataFrame,
+    editions: EditionCatalog,
+    artifacts: LocalArtifactStore,
+) -> dg.Output[pd.DataFrame]:
+    """The new edition in the official format: CSVs, private test labels, manifest, notes and the clip tree."""
+    previous = current_rows(edition_annotations, editions)
+    gone = set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+    name = f"{editions.current}-replenished"
+    classes = tuple(sorted(previous["label"].dropna().unique()))
+    release = write_release(
+        edition_splits.drop(columns="origin"),
+        artifacts.path(f"releases/{name}"),
+        edition=name,
+        classes=classes,
+        previous=previous,
+        removed=previous[previous["youtube_id"].isin(gone)],
+        added=edition_splits[edition_splits["origin"] == "new"],
+    )
+    stats = table1(edition_splits.assign(edition=name), name)
+    before = table1(previous[~previous["youtube_id"].isin(gone)], f"{editions.current} (surviving)")
+    paper = table1_beside_paper(stats)
+    return dg.Output(
+        edition_splits,
+        metadata={
+            "release": dg.MetadataValue.path(str(release.root)),
+            "manifest": dg.MetadataValue.path(str(release.root / "manifest.json")),
+            "release_notes": dg.MetadataValue.path(str(release.root / "RELEASE_NOTES.md")),
+            "table1": table(pd.concat([table1(previous, editions.current), before, stats], ignore_index=True)),
+            "beside_paper": table(paper) if not paper.empty else "the note has no row for this edition",
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def edition_geography(
+    edition_splits: pd.DataFrame, edition_availability: pd.DataFrame, candidate_videos: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Table 3: continents the new edition's videos were uploaded from, beside the note's shares."""
+    countries = pd.concat(
+        [edition_availability.set_index("youtube_id")["country"], candidate_videos.set_index("youtube_id")["country"]]
+    )
+    countries = countries[~countries.index.duplicated()]
+    geography = continent_shares(edition_splits["youtube_id"].map(countries))
+    shown = table3_beside_paper(geography)
+    return dg.Output(
+        shown,
+        metadata={
+            "clips": geography.clips,
+            "with_location": round(geography.located_share, 4),
+            "table3": table(shown),
+        },
+    )
