@@ -88,10 +88,16 @@ def run_demo(echo: Echo = print) -> None:
         run(VOTING_JOB, request.partition_key, tags={"dagster/run_key": request.run_key})
     run(CURATE_JOB)
 
-    echo("\nTable 1 (clips per class):\n" + _value(instance, "class_statistics").to_markdown(index=False))
+    echo("\nTable 1 of the imported editions:\n" + _value(instance, "class_statistics").to_markdown(index=False))
+    release = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).asset_materialization.metadata
+    new_table1 = pd.DataFrame([record.data for record in release["table1"].value.records])
+    echo("\nTable 1, previous edition → replenished release:\n" + new_table1.to_markdown(index=False))
     yields = _value(instance, "class_yields")
-    columns = ["rank", "class_name", "candidates", "accepted", "p_voted_positive", "paper_p_voted_positive"]
+    columns = ["rank", "class_name", "candidates", "accepted", "published", "p_voted_positive", "p_published",
+               "paper_p_voted_positive", "paper_p_published"]
     echo("\nYields (the note's Appendix A):\n" + yields[columns].to_markdown(index=False))
+    echo("\nTable 3 (continents):\n" + _value(instance, "edition_geography").to_markdown(index=False))
+    echo(f"\nRelease (passed every Great Expectations check): {release['release'].value}")
     echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
     echo(f"         {kinetics_home() / 'clips'} (clips), {kinetics_home() / 'crowd'} (tasks and votes)")
     echo("Open the UI: make ui   (or: .venv/bin/kinetics ui) then http://127.0.0.1:3000")

@@ -19,3 +19,18 @@ ensure_dagster_home()
 @pytest.fixture(scope="session")
 def kinetics_home() -> Path:
     return _RUN_HOME
+
+
+@pytest.fixture(scope="module")
+def rotting_world(tmp_path_factory):
+    """A link-rot-heavy sandbox world with at least one removal of every kind (first such seed)."""
+    from resources.sandbox.truth import GroundTruth
+    from resources.sandbox.world import DEMO_CLASSES, REMOVAL_REASONS, World, WorldConfig
+
+    for seed in range(20):
+        config = WorldConfig(seed=seed, classes=DEMO_CLASSES[:2], relevant_per_class=6, annual_removal_rate=0.3)
+        world = World(config, tmp_path_factory.mktemp("rotting"))
+        truth = GroundTruth(world)
+        if {truth.removal(i).reason for i in truth.ids() if truth.removal(i)} == set(REMOVAL_REASONS):
+            return world
+    raise AssertionError("no seed in range(20) gives every removal reason")

@@ -37,18 +37,6 @@ def sandbox_server(sandbox_world):
 
 
 @pytest.fixture(scope="module")
-def rotting_world(tmp_path_factory):
-    """A link-rot-heavy world with at least one removal of every kind (first such seed)."""
-    for seed in range(20):
-        config = WorldConfig(seed=seed, classes=DEMO_CLASSES[:2], relevant_per_class=6, annual_removal_rate=0.3)
-        world = World(config, tmp_path_factory.mktemp("rotting"))
-        truth = GroundTruth(world)
-        if {truth.removal(i).reason for i in truth.ids() if truth.removal(i)} == set(REMOVAL_REASONS):
-            return world
-    raise AssertionError("no seed in range(20) gives every removal reason")
-
-
-@pytest.fixture(scope="module")
 def public_video(sandbox_world, sandbox_server):
     """A video that is up on the server's date (chosen with ground truth; tests may read it)."""
     return next(

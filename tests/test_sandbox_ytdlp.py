@@ -168,18 +168,6 @@ def test_section_download_survives_dropped_and_short_media_responses(platform, w
 # -- removals: yt-dlp's standard errors, with the platform's reason, from the removal date on ---
 
 
-@pytest.fixture(scope="module")
-def rotting_world(tmp_path_factory):
-    """A link-rot-heavy world with at least one removal of every kind (first such seed)."""
-    for seed in range(20):
-        config = WorldConfig(seed=seed, classes=DEMO_CLASSES[:2], relevant_per_class=6, annual_removal_rate=0.3)
-        world = World(config, tmp_path_factory.mktemp("rotting"))
-        truth = GroundTruth(world)
-        if {truth.removal(i).reason for i in truth.ids() if truth.removal(i)} == set(REMOVAL_REASONS):
-            return world
-    raise AssertionError("no seed in range(20) gives every removal reason")
-
-
 @pytest.mark.parametrize(
     "reason, error_type, words",
     [

@@ -14,7 +14,6 @@ so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One 
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import threading
@@ -49,8 +48,6 @@ from kinetics_assets.acquisition.localize import (
 from resources.clip_store import ClipStore, validate_relpath
 from resources.rate_limit import RateLimit, TokenBucket
 from resources.video_platform import VideoPlatform, validate_video_id
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,22 +149,6 @@ def probe_clip(path: Path) -> ClipProbe:
         ctx = stream.codec_context
         return ClipProbe(frames, float(stream.average_rate or 0), ctx.width, ctx.height, ctx.name,
                          ctx.pix_fmt or "")
-
-
-class _YtdlpLog:
-    """yt-dlp's messages go to logging, not the terminal; errors also arrive as exceptions."""
-
-    def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def info(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
-
-    def warning(self, msg: str) -> None:
-        log.info("yt-dlp: %s", msg)
-
-    def error(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg.strip())
 
 
 @dataclass(frozen=True)
@@ -294,7 +275,6 @@ class _Job:
         ydl = getattr(self._local, "ydl", None)
         if ydl is None:
             ydl = self.platform.youtube_dl(
-                logger=_YtdlpLog(),
                 # Our RetryPolicy owns retries: yt-dlp's own would make unbudgeted, uncounted requests.
                 extractor_retries=0, retries=0, fragment_retries=0,
                 format="bv*/b",
