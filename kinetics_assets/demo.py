@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB, VOTING_JOB
+from kinetics_assets.editions.statistics import TABLE1_COLUMNS
 from kinetics_assets.instance import ensure_dagster_home
 from kinetics_assets.partitions import class_key
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
@@ -81,8 +82,8 @@ def run_demo(echo: Echo = print) -> None:
         run(REPLENISH_JOB, class_key(name))
 
     crowd_answers(resources, list(short["class_name"]), echo)
-    context = dg.build_sensor_context(instance=instance, resources={"crowd_inbox": resources["crowd_inbox"]})
-    requests = vote_inbox_sensor(context)
+    with dg.build_sensor_context(instance=instance, resources={"crowd_inbox": resources["crowd_inbox"]}) as context:
+        requests = vote_inbox_sensor(context)
     echo(f"Vote inbox sensor: {len(requests)} run requests")
     for request in requests:
         run(VOTING_JOB, request.partition_key, tags={"dagster/run_key": request.run_key})
@@ -90,7 +91,7 @@ def run_demo(echo: Echo = print) -> None:
 
     echo("\nTable 1 of the imported editions:\n" + _value(instance, "class_statistics").to_markdown(index=False))
     release = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).asset_materialization.metadata
-    new_table1 = pd.DataFrame([record.data for record in release["table1"].value.records])
+    new_table1 = pd.DataFrame([record.data for record in release["table1"].value.records])[TABLE1_COLUMNS]
     echo("\nTable 1, previous edition → replenished release:\n" + new_table1.to_markdown(index=False))
     yields = _value(instance, "class_yields")
     columns = ["rank", "class_name", "candidates", "accepted", "published", "p_voted_positive", "p_published",

@@ -80,12 +80,12 @@ def _run_pipeline(root):
         per_class(["class_clips", "retained_clips"], class_key(other))
     per_class(["search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"], class_key(name))
     SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"]).answer_pending(name)
-    sensor_context = dg.build_sensor_context(instance=instance, resources={"crowd_inbox": resources["crowd_inbox"]})
-    requests = vote_inbox_sensor(sensor_context)
+    inbox = {"crowd_inbox": resources["crowd_inbox"]}
+    with dg.build_sensor_context(instance=instance, resources=inbox) as first:
+        requests = vote_inbox_sensor(first)
     assert [r.partition_key for r in requests] == [class_key(name)]
-    assert vote_inbox_sensor(dg.build_sensor_context(
-        instance=instance, cursor=sensor_context.cursor, resources={"crowd_inbox": resources["crowd_inbox"]}
-    )) == []  # the same files never trigger twice
+    with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=inbox) as second:
+        assert vote_inbox_sensor(second) == []  # the same files never trigger twice
     per_class(["rater_votes", "accepted_clips", "accepted_fingerprints"], requests[0].partition_key)
     for other in CLASSES:
         per_class(["retained_fingerprints"], class_key(other))
