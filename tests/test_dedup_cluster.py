@@ -128,3 +128,51 @@ def test_contact_sheet_written_per_cluster(tmp_path: Path):
     assert sheet.name == f"{rows['cluster_id'][0]}.png" and image.size[1] >= 2 * 72
     assert np.asarray(image)[:, 360:].std() > 5                            # thumbnails, not a blank page
     assert not list((tmp_path / "sheets").glob(".*partial"))
+
+
+def _static_clip(rng, base: int, fixed_masks: list[int], flips: int = 1):
+    """A near-still clip: every frame is `base` with one of `fixed_masks` and a few random bits flipped."""
+    import numpy as np
+
+    from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint
+
+    hashes = []
+    for k in range(20):
+        noise = 0
+        for bit in rng.choice(64, size=flips, replace=False):
+            noise |= 1 << int(bit)
+        hashes.append(base ^ fixed_masks[k % len(fixed_masks)] ^ noise)
+    column = np.array(hashes, dtype=np.uint64)
+    return Fingerprint(np.arange(20) * 0.5, np.repeat(column[:, None], len(HASH_COLUMNS), axis=1), 10.0)
+
+
+def _mask(bits) -> int:
+    return sum(1 << b for b in bits)
+
+
+def test_near_still_clips_that_only_partly_resemble_each_other_are_not_duplicates():
+    """Low-detail footage matches at every offset, so a partial resemblance must not pass the offset vote
+    (a sandbox demo put a brushing-floor clip and a stacking-dice clip in one cluster that way)."""
+    import numpy as np
+
+    from kinetics_assets.dedup.match import match_fingerprints
+
+    rng = np.random.default_rng(3)
+    base = int(rng.integers(0, 2**63))
+    still = _static_clip(rng, base, [0])
+    resembling = _static_clip(rng, base, [_mask(range(7)), _mask(range(20, 44))])  # half the frames ~7 bits off
+    # (every frame of `still` is close to half of `resembling`'s: the offset vote alone would say "duplicate")
+    assert match_fingerprints(still, resembling) is None
+
+
+def test_a_near_still_copy_whose_every_frame_matches_is_a_duplicate():
+    import numpy as np
+
+    from kinetics_assets.dedup.match import match_fingerprints
+
+    rng = np.random.default_rng(4)
+    base = int(rng.integers(0, 2**63))
+    still = _static_clip(rng, base, [0])
+    graded_copy = _static_clip(rng, base, [_mask(range(7))])  # a grade shifts ~7 bits of every frame
+    match = match_fingerprints(still, graded_copy)
+    assert match is not None and match.frames >= 16 and match.mean_distance > 6  # accepted for its full cover

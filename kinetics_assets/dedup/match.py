@@ -25,6 +25,12 @@ class MatchParams:
     bin_seconds: float = 0.5    # width of an offset bin
     min_frames: int = 5         # frames (at 2 fps) that must agree on one offset ...
     min_share: float = 0.5      # ... or this share of the shorter clip's frames, whichever is fewer
+    # Near-still or low-detail footage matches at every offset, so the offset vote cannot vouch for it: when
+    # more than `unspecific_share` of all frame pairs are close, the aligned frames must be nearly identical
+    # (mean distance <= `strict_distance`) or cover nearly all of the shorter clip (`full_cover`).
+    unspecific_share: float = 0.2
+    strict_distance: float = 6.0
+    full_cover: float = 0.8
 
     def __post_init__(self):
         if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
@@ -105,9 +111,16 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
     needed = max(1, min(params.min_frames, math.ceil(params.min_share * min(len(fa), len(fb)))))
     best = None
     for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
-        frames, offset, mean_distance = vote(fa.times, fb.times, dist <= params.max_distance, dist,
-                                             params.bin_seconds)
-        if frames >= needed and (best is None or (frames, -mean_distance) > (best.frames, -best.mean_distance)):
+        close = dist <= params.max_distance
+        frames, offset, mean_distance = vote(fa.times, fb.times, close, dist, params.bin_seconds)
+        specific = (
+            close.mean() <= params.unspecific_share
+            or mean_distance <= params.strict_distance
+            or frames >= params.full_cover * min(len(fa), len(fb))
+        )
+        if frames >= needed and specific and (
+            best is None or (frames, -mean_distance) > (best.frames, -best.mean_distance)
+        ):
             best = ClipMatch(a, b, round(offset, 2), frames, round(mean_distance, 2), mirrored, match_kind(fa, fb))
     return best
 
