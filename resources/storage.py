@@ -7,7 +7,9 @@ so a crash never leaves a file that looks finished.
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +28,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def connect_wal(path: Path, timeout: float = 60.0, **kwargs) -> sqlite3.Connection:
+    """A SQLite connection in WAL mode, so concurrent runs can share a ledger.
+
+    Switching a fresh database to WAL takes an exclusive lock and fails at once ("database is locked")
+    instead of waiting when another process does the same, so that step is retried until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    con = sqlite3.connect(path, timeout=timeout, isolation_level=None, **kwargs)
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return con
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                con.close()
+                raise
+            time.sleep(0.05)
 
 
 def _safe_relative(relpath: str) -> Path:

@@ -10,11 +10,12 @@ video id when localization chooses it, each under the request's store folder.
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
+
+from resources.storage import connect_wal
 
 STATUSES = ("done", "permanent_failure", "transient_failure")
 
@@ -74,8 +75,7 @@ class ClipLedger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = connect_wal(self.path, timeout=30.0, check_same_thread=False)
         self._con.execute("PRAGMA synchronous=NORMAL")
         self._con.execute(_SCHEMA)
 

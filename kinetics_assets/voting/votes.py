@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from kinetics_assets.voting.tasks import ANSWERS
+from resources.storage import connect_wal
 
 VOTE_FIELDS = ("task_id", "rater_id", "answer", "submitted_at")
 VOTE_COLUMNS = [*VOTE_FIELDS, "source_file", "row"]
@@ -230,11 +231,10 @@ class VoteLedger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con:
-            con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        return connect_wal(self.path)
 
     def import_file(self, name: str, data: bytes, known_tasks: Collection[str]) -> ImportReport:
         """Import one file's votes unless these exact bytes were imported before; all in one transaction."""
