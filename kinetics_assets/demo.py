@@ -20,6 +20,8 @@ from kinetics_assets.partitions import class_key
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
 
 Echo = Callable[[str], None]
+# The console shows this script's summary; every event still lands in the instance for the UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _value(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> pd.DataFrame:
@@ -66,7 +68,9 @@ def run_demo(echo: Echo = print) -> None:
     echo(f"Profile: sandbox   Dagster instance: {home}")
 
     def run(job: str, partition: str | None = None, **kwargs) -> None:
-        result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition, **kwargs)
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, **kwargs
+        )
         if not result.success:
             raise RuntimeError(f"job {job} failed" + (f" for class partition {partition}" if partition else ""))
 
