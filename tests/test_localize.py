@@ -134,7 +134,7 @@ def platform(tmp_path_factory):
 def _http_source(platform, video_id: str) -> SourceVideo:
     """The pipeline's view: metadata through yt-dlp, pixels decoded over HTTP from the listed format."""
     info = platform.youtube_dl().extract_info(platform.watch_url(video_id), download=False, process=False)
-    [fmt] = info["formats"]
+    fmt = min(info["formats"], key=lambda f: f["height"])  # the low-resolution rendition, as the pipeline picks
     return SourceVideo(video_id, info["duration"], lambda: av.open(fmt["url"], timeout=30))
 
 

@@ -378,12 +378,21 @@ def spec_geometry(spec: MediaSpec) -> tuple[int, int, int, int]:
     return spec.width, spec.height, spec.fps, 23
 
 
-def encode_mp4(spec: MediaSpec, path: Path) -> Path:
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The low-resolution rendition's size (like a platform's 144p): a quarter of each side, even, >= 16."""
+    return tuple(max(16, (side // 4) // 2 * 2) for side in (width, height))
+
+
+def encode_mp4(spec: MediaSpec, path: Path, preview: bool = False) -> Path:
     """Render and encode to H.264/yuv420p MP4 with +faststart (moov first, so players can seek over HTTP).
 
-    One encoder thread and bit-exact muxing make the bytes reproducible; the file appears atomically.
+    ``preview`` encodes the low-resolution rendition (frames scaled to ``preview_size``). One encoder thread and
+    bit-exact muxing make the bytes reproducible; the file appears atomically.
     """
     width, height, fps, crf = spec_geometry(spec)
+    full_size = (width, height)
+    if preview:
+        width, height = preview_size(width, height)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     try:
         with av.open(str(tmp), mode="w", format="mp4",
@@ -395,6 +404,8 @@ def encode_mp4(spec: MediaSpec, path: Path) -> Path:
             stream.codec_context.thread_count = 1
             for index, rgb in enumerate(iter_frames(spec)):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                if (width, height) != full_size:
+                    frame = frame.reformat(width=width, height=height, interpolation="AREA")
                 frame.pts = index
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))

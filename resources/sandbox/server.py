@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from resources.sandbox.faults import FaultConfig, FaultInjector
+from resources.sandbox.render import preview_size
 from resources.video_platform import validate_video_id
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ WATCH_PATH = "/watch"
 PLAYER_API_PATH = "/api/player"
 OEMBED_PATH = "/oembed"
 MEDIA_PREFIX = "/media/"
+PREVIEW_SUFFIX = ".preview.mp4"  # the low-resolution rendition, like a platform's 144p
 MAX_SEARCH_PAGE = 50
 MAX_QUERY_CHARS = 500
 _CHUNK = 64 * 1024
@@ -77,8 +79,9 @@ def watch_url(base_url: str, video_id: str) -> str:
     return f"{base_url}{WATCH_PATH}?{urlencode({'v': validate_video_id(video_id)})}"
 
 
-def media_url(base_url: str, video_id: str) -> str:
-    return f"{base_url}{MEDIA_PREFIX}{validate_video_id(video_id)}.mp4"
+def media_url(base_url: str, video_id: str, preview: bool = False) -> str:
+    suffix = PREVIEW_SUFFIX if preview else ".mp4"
+    return f"{base_url}{MEDIA_PREFIX}{validate_video_id(video_id)}{suffix}"
 
 
 def oembed_url(base_url: str, video_id: str) -> str:
@@ -90,6 +93,7 @@ def player_response(video_id: str, found: Listing | None, base_url: str) -> dict
     if found is None:
         return {"playabilityStatus": {"status": "ERROR", "reason": "Video unavailable"}, "videoId": video_id}
     meta, availability = found
+    small_width, small_height = preview_size(meta.width, meta.height)
     if not availability.available:
         return {
             "playabilityStatus": {
@@ -112,7 +116,16 @@ def player_response(video_id: str, found: Listing | None, base_url: str) -> dict
                     "height": meta.height,
                     "fps": meta.fps,
                     "qualityLabel": f"{meta.height}p",
-                }
+                },
+                {
+                    "itag": 160,
+                    "url": media_url(base_url, video_id, preview=True),
+                    "mimeType": 'video/mp4; codecs="avc1"',
+                    "width": small_width,
+                    "height": small_height,
+                    "fps": meta.fps,
+                    "qualityLabel": f"{small_height}p",
+                },
             ]
         },
     }
@@ -202,15 +215,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _media(self, sandbox: SandboxServer, path: str, query: dict, head: bool, truncate: bool) -> None:
         name = path[len(MEDIA_PREFIX) :]
+        preview = name.endswith(PREVIEW_SUFFIX)
         if not name.endswith(".mp4"):
             return self._send_text(HTTPStatus.NOT_FOUND, f"no such media: {name}", head)
-        video_id = _request_video_id(name[: -len(".mp4")])
+        video_id = _request_video_id(name[: -len(PREVIEW_SUFFIX if preview else ".mp4")])
         found = sandbox.lookup(video_id)
         if found is None:
             return self._send_text(HTTPStatus.NOT_FOUND, f"no such video: {video_id}", head)
         if not found.availability.available:
             return self._send_text(HTTPStatus.FORBIDDEN, "Forbidden", head)
-        self._send_file(sandbox.world.media_path(video_id), head, truncate)
+        self._send_file(sandbox.world.media_path(video_id, preview=preview), head, truncate)
 
     def _oembed(self, sandbox: SandboxServer, path: str, query: dict, head: bool, truncate: bool) -> None:
         target = urlsplit(_single(query, "url"))

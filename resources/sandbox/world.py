@@ -548,16 +548,17 @@ class World:
                      action_start=rec.action_start if relevant else 0.0,
                      action_end=rec.action_end if relevant else 0.0)
 
-    def media_path(self, video_id: str) -> Path:
-        """The video's H.264 MP4, rendered and encoded on first request, then served from the cache."""
+    def media_path(self, video_id: str, preview: bool = False) -> Path:
+        """The video's H.264 MP4 (or its low-resolution rendition), rendered and encoded on first request,
+        then served from the cache."""
         rec = self.record(video_id)
         if rec is None:
             raise KeyError(f"unknown video id {video_id!r}")
-        path = self.media_dir / f"{rec.id}.mp4"
+        path = self.media_dir / (f"{rec.id}.preview.mp4" if preview else f"{rec.id}.mp4")
         if path.exists():
             return path
         with self._render_locks[stable_int(rec.id) % RENDER_LOCK_STRIPES]:  # one render per id at a time
             if not path.exists():
-                encode_mp4(self.media_spec(rec), path)
+                encode_mp4(self.media_spec(rec), path, preview=preview)
         return path
 
