@@ -147,9 +147,8 @@ def render(rows: list[tuple[int, float, float, float]], clips: int, repeats: int
         (f"Load average during the runs: {load[0]:.1f} at the start, {load[-1]:.1f} at the end (other jobs share "
         "the machine), so single runs vary by tens of percent; the three measurements are interleaved so that "
         "load hits them alike."),
-        ("The sandbox serves one rendition per video, so `motion`'s preview decodes the full 480x360 stream "
-        "(about 0.35 s per 36-s video here); on YouTube it decodes the 144p rendition, about a sixth of the "
-        "pixels. `annotated` is the machinery's own overhead over the encode: a metadata request, the section "
+        ("`motion`'s preview decodes the sandbox's low-resolution rendition (120x90 for these 480x360 videos, "
+        "as YouTube offers 144p). `annotated` is the machinery's own overhead over the encode: a metadata request, the section "
         "download over HTTP from the in-process sandbox server (which competes for the GIL), clip verification "
         "and the ledger write."),
     ]
