@@ -19,7 +19,7 @@ import requests
 from resources.sandbox.faults import FaultConfig, FaultInjector
 from resources.sandbox.server import SandboxServer, media_url, oembed_url, watch_url
 from resources.sandbox.truth import GroundTruth
-from resources.sandbox.world import DEMO_CLASSES, REMOVAL_REASONS, World, WorldConfig
+from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
 
 pytestmark = pytest.mark.timeout(120)
 

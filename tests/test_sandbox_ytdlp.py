@@ -21,7 +21,7 @@ from resources.sandbox.faults import FaultConfig, FaultInjector
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.server import PLAYER_API_PATH, SandboxServer, watch_url
 from resources.sandbox.truth import GroundTruth
-from resources.sandbox.world import DEMO_CLASSES, REMOVAL_REASONS, World, WorldConfig
+from resources.sandbox.world import DEMO_CLASSES
 
 pytestmark = pytest.mark.timeout(180)
 
