@@ -17,7 +17,7 @@ from kinetics_assets.acquisition.deficits import paper_yield_priors
 from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
 from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
-from kinetics_assets.editions.assets import current_rows
+from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import clips_per_class
 from kinetics_assets.ledgers import clip_ledger
 from kinetics_assets.metadata import table
@@ -43,8 +43,8 @@ def class_deficits(
 ) -> dg.Output[pd.DataFrame]:
     """Per class of the current edition: clips still available vs the minimum, and the candidates to fetch."""
     rows = current_rows(edition_annotations, editions)
-    gone = edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"]
-    counts = clips_per_class(rows[~rows["youtube_id"].isin(gone)]).set_index("class_name")["all"]
+    surviving = rows[~rows["youtube_id"].isin(gone_videos(edition_availability))]
+    counts = clips_per_class(surviving).set_index("class_name")["all"]
     deficits = compute_deficits(
         counts,
         policy.minimum_clips_per_class,

@@ -112,6 +112,11 @@ def current_rows(edition_annotations: pd.DataFrame, editions: EditionCatalog) ->
     return edition_annotations[edition_annotations["edition"] == editions.current]
 
 
+def gone_videos(edition_availability: pd.DataFrame) -> set[str]:
+    """Videos the link-rot check found permanently gone (transient failures never count)."""
+    return set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+
+
 def _metadata_fetcher(platform: VideoPlatform, rate_limit: RateLimit):
     """Fetch a video's public metadata (no media); one YoutubeDL per thread, every request budgeted."""
     local, bucket = threading.local(), rate_limit.bucket()

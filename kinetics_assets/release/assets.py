@@ -18,7 +18,7 @@ from kinetics_assets.dedup import (
     write_cluster_sheets,
     write_overrides_template,
 )
-from kinetics_assets.editions.assets import current_rows
+from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import beside_paper as table1_beside_paper
 from kinetics_assets.editions.statistics import table1
 from kinetics_assets.metadata import table
@@ -167,7 +167,7 @@ def edition_splits(
 ) -> dg.Output[pd.DataFrame]:
     """The new edition: surviving clips keep their split, new clips fill val and test to the targets."""
     rows = current_rows(edition_annotations, editions)
-    gone = set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+    gone = gone_videos(edition_availability)
     media = retained_clips[retained_clips["status"] == "done"].set_index(["youtube_id", "start"])["path"]
     retained = rows[~rows["youtube_id"].isin(gone)][["label", "youtube_id", "time_start", "time_end", "split"]]
     retained = retained.assign(clip_path=[media.get((v, s), "") for v, s in zip(retained["youtube_id"], retained["time_start"])])
@@ -235,7 +235,7 @@ def edition_release(
 ) -> dg.Output[pd.DataFrame]:
     """The new edition in the official format: CSVs, private test labels, manifest, notes and the clip tree."""
     previous = current_rows(edition_annotations, editions)
-    gone = set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+    gone = gone_videos(edition_availability)
     name = f"{editions.current}-replenished"
     classes = tuple(sorted(previous["label"].dropna().unique()))
     release = write_release(
