@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import great_expectations as gx
 import pandas as pd
 
+from expectations import CLASS_MINIMUM, CLIP_ROWS, SPLIT_TARGETS, VIDEO_SPLITS
+
 SPLIT_NAMES = ("train", "val", "test")
 MAX_CLIP_SECONDS = 10
 
@@ -94,13 +96,13 @@ def edition_suites(rules: EditionRules) -> tuple[SuiteSpec, ...]:
     expect = gx.expectations
     return (
         SuiteSpec(
-            "class_minimum",
+            CLASS_MINIMUM,
             class_counts,
             ("class_name",),
             (expect.ExpectColumnValuesToBeBetween(column="clips", min_value=rules.minimum),),
         ),
         SuiteSpec(
-            "split_targets",
+            SPLIT_TARGETS,
             class_counts,
             ("class_name",),
             (
@@ -109,7 +111,7 @@ def edition_suites(rules: EditionRules) -> tuple[SuiteSpec, ...]:
             ),
         ),
         SuiteSpec(
-            "clip_rows",
+            CLIP_ROWS,
             clip_rows,
             ("label", "youtube_id", "time_start"),
             (
@@ -123,7 +125,7 @@ def edition_suites(rules: EditionRules) -> tuple[SuiteSpec, ...]:
             ),
         ),
         SuiteSpec(
-            "video_splits",
+            VIDEO_SPLITS,
             video_splits,
             ("youtube_id",),
             (expect.ExpectColumnValuesToBeBetween(column="splits", max_value=1),),

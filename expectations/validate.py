@@ -23,6 +23,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from expectations import CLASS_MINIMUM
 from expectations.suites import EditionRules, SuiteSpec, edition_suites
 from kinetics_assets.release.writer import swap_folder_into_place
 
@@ -86,7 +87,7 @@ class EditionValidation:
 
     def classes_below_minimum(self) -> dict[str, int]:
         """Every class under the minimum with its clip count (all of them, not a sample)."""
-        return {name: int(count) for name, count in self.suites["class_minimum"].failing_classes("clips").items()}
+        return {name: int(count) for name, count in self.suites[CLASS_MINIMUM].failing_classes("clips").items()}
 
 
 def ephemeral_context(docs_dir: Path | None = None):

@@ -197,14 +197,20 @@ def fetch_clips(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"pandas"},
-    partitions_def=CLASS_PARTITIONS,
-    backfill_policy=PER_CLASS_BACKFILL,
-    pool=PLATFORM_POOL,
-    check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset="retained_clips")],
-)
+def _clip_asset(name: str):
+    """Per-class clip fetching: one run per class, in the platform's pool, checked for transient failures left."""
+    return dg.asset(
+        name=name,
+        group_name=GROUP,
+        kinds={"pandas"},
+        partitions_def=CLASS_PARTITIONS,
+        backfill_policy=PER_CLASS_BACKFILL,
+        pool=PLATFORM_POOL,
+        check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset=name)],
+    )
+
+
+@_clip_asset("retained_clips")
 def retained_clips(
     context: dg.AssetExecutionContext,
     config: ClipSettings,
@@ -227,14 +233,7 @@ def retained_clips(
     yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit)
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"pandas"},
-    partitions_def=CLASS_PARTITIONS,
-    backfill_policy=PER_CLASS_BACKFILL,
-    pool=PLATFORM_POOL,
-    check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset="candidate_clips")],
-)
+@_clip_asset("candidate_clips")
 def candidate_clips(
     context: dg.AssetExecutionContext,
     config: ClipSettings,

@@ -6,8 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from expectations.suites import EditionRules, edition_suites
-from expectations.validate import validate_edition
+from expectations import CLASS_MINIMUM, SUITE_NAMES
 from kinetics_assets.dedup import (
     ClipItem,
     decide,
@@ -145,7 +144,9 @@ def _last_value(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
     return None if event is None else pd.read_parquet(event.asset_materialization.metadata["path"].value)
 
 
-def edition_rules(policy: CurationPolicy, classes: list[str]) -> EditionRules:
+def edition_rules(policy: CurationPolicy, classes: list[str]):
+    from expectations.suites import EditionRules  # GX loads only when the checks run
+
     return EditionRules(
         minimum=policy.minimum_clips_per_class,
         taxonomy=tuple(classes),
@@ -188,13 +189,11 @@ def edition_splits(
     )
 
 
-SUITE_CHECKS = [spec.name for spec in edition_suites(EditionRules(minimum=1, taxonomy=("any",)))]
-
 
 @dg.multi_asset_check(
     specs=[
         dg.AssetCheckSpec(name, asset="edition_splits", blocking=True, additional_deps=["edition_annotations"])
-        for name in SUITE_CHECKS
+        for name in SUITE_NAMES
     ],
     ins={"edition_splits": dg.AssetIn("edition_splits"), "edition_annotations": dg.AssetIn("edition_annotations")},
 )
@@ -207,8 +206,10 @@ def edition_expectations(
 ):
     """Great Expectations suites over the new edition; a failure blocks the release and names what failed."""
     classes = sorted(current_rows(edition_annotations, editions)["label"].dropna().unique())
+    from expectations.validate import validate_edition  # GX loads only when the checks run
+
     validation = validate_edition(edition_splits, edition_rules(policy, classes), artifacts.path("release/data_docs"))
-    for name in SUITE_CHECKS:
+    for name in SUITE_NAMES:
         outcome = validation.suites[name]
         failing = outcome.failing_rows()
         yield dg.AssetCheckResult(
@@ -220,7 +221,7 @@ def edition_expectations(
                 "failing_rows": table(failing, limit=100),
                 "data_docs": dg.MetadataValue.path(str(validation.docs_index)),
                 **({"classes_below_minimum": dg.MetadataValue.json(validation.classes_below_minimum())}
-                   if name == "class_minimum" else {}),
+                   if name == CLASS_MINIMUM else {}),
             },
         )
 
