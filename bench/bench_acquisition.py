@@ -17,6 +17,7 @@ import argparse
 import datetime
 import os
 import platform as host
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,22 +46,36 @@ WORLD = {"classes": list(DEMO_CLASSES[:4]), "relevant_per_class": 8, "distractor
          "annual_removal_rate": 0.0}
 
 
-def acquisition_rate(platform: SandboxPlatform, requests: list[ClipRequest], concurrency: int) -> tuple[float, list]:
-    """Clips per minute of one acquisition run into a fresh store; and its outcomes."""
+def own_cpu_s() -> float:
+    """CPU seconds of this process (all threads, the in-process sandbox server's included), not of ffmpeg."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of the finished child processes (the ffmpeg encodes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def acquisition_rate(platform: SandboxPlatform, requests: list[ClipRequest], concurrency: int
+                     ) -> tuple[float, float, list]:
+    """Clips per minute of one acquisition run into a fresh store; Python CPU ms per clip; and its outcomes."""
     with tempfile.TemporaryDirectory(prefix="bench-acq-") as root, ClipLedger(Path(root) / "ledger.sqlite") as ledger:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), own_cpu_s()
         outcomes = acquire_clips(platform, requests, LocalClipStore(root=root), ledger, MotionStrategy(),
                                  rate_limit=TokenBucket(rate_per_s=1000.0, burst=100), concurrency=concurrency,
                                  clip_format=CLIP_FORMAT)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, own_cpu_s() - cpu
     failed = [o for o in outcomes if o.status != "done"]
     if failed:
         raise RuntimeError(f"benchmark clips failed: {failed[:3]}")
-    return 60.0 * len(outcomes) / elapsed, outcomes
+    return 60.0 * len(outcomes) / elapsed, 1000.0 * cpu / len(outcomes), outcomes
 
 
-def encode_limit_rate(sources: list[tuple[Path, float, float]], concurrency: int) -> float:
-    """Clips per minute of ffmpeg alone cutting and normalizing the same windows of the local files."""
+def encode_limit_rate(sources: list[tuple[Path, float, float]], concurrency: int) -> tuple[float, float]:
+    """Clips per minute of ffmpeg alone cutting and normalizing the same windows of the local files; ffmpeg's
+    CPU ms per clip."""
     with tempfile.TemporaryDirectory(prefix="bench-ffmpeg-") as out:
         def encode(job: tuple[int, tuple[Path, float, float]]) -> None:
             index, (path, start, end) = job
@@ -68,10 +83,11 @@ def encode_limit_rate(sources: list[tuple[Path, float, float]], concurrency: int
                             "-t", str(end - start), "-i", str(path), *CLIP_FORMAT.ffmpeg_output_args(), "-f", "mp4",
                             str(Path(out) / f"{index}.mp4")], check=True)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu_s()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(encode, enumerate(sources)))
-        return 60.0 * len(sources) / (time.perf_counter() - started)
+        elapsed, cpu = time.perf_counter() - started, children_cpu_s() - cpu
+        return 60.0 * len(sources) / elapsed, 1000.0 * cpu / len(sources)
 
 
 def machine() -> str:
@@ -102,18 +118,19 @@ def main() -> None:
 
         rows, load = [], [os.getloadavg()[0]]
         for workers in sorted({1, args.concurrency}):
-            _, outcomes = acquisition_rate(platform, [ClipRequest(v) for v in ids], workers)  # warm-up; windows
+            *_, outcomes = acquisition_rate(platform, [ClipRequest(v) for v in ids], workers)  # warm-up; windows
             annotated = [ClipRequest(o.youtube_id, time_start=o.start, time_end=o.end) for o in outcomes]
             windows = [(media[o.youtube_id], o.start, o.end) for o in outcomes]
             samples = []
             for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit all three alike
-                samples.append((acquisition_rate(platform, [ClipRequest(v) for v in ids], workers)[0],
-                                acquisition_rate(platform, annotated, workers)[0],
-                                encode_limit_rate(windows, workers)))
-            motion, annotated_rate, limit = (statistics.median(column) for column in zip(*samples))
-            rows.append((workers, motion, annotated_rate, limit))
-            print(f"workers={workers}: motion {motion:.0f}/min, annotated {annotated_rate:.0f}/min, "
-                  f"ffmpeg alone {limit:.0f}/min", file=sys.stderr)
+                motion = acquisition_rate(platform, [ClipRequest(v) for v in ids], workers)
+                annotated_run = acquisition_rate(platform, annotated, workers)
+                samples.append((*motion[:2], *annotated_run[:2], *encode_limit_rate(windows, workers)))
+            row = (workers, *(statistics.median(column) for column in zip(*samples)))
+            rows.append(row)
+            print(f"workers={workers}: motion {row[1]:.0f}/min ({row[2]:.0f} ms CPU/clip), annotated {row[3]:.0f}/min "
+                  f"({row[4]:.0f} ms CPU/clip), ffmpeg alone {row[5]:.0f}/min ({row[6]:.0f} ms CPU/clip)",
+                  file=sys.stderr)
         load.append(os.getloadavg()[0])
     finally:
         platform.shutdown()
@@ -124,7 +141,8 @@ def main() -> None:
         write_section(report)
 
 
-def render(rows: list[tuple[int, float, float, float]], clips: int, repeats: int, load: list[float]) -> str:
+def render(rows: list[tuple[int, float, float, float, float, float, float]], clips: int, repeats: int,
+           load: list[float]) -> str:
     lines = [
         SECTION, "",
         f"`bench/bench_acquisition.py` ({datetime.date.today().isoformat()}; {machine()}).",
@@ -133,24 +151,32 @@ def render(rows: list[tuple[int, float, float, float]], clips: int, repeats: int
         f"{CLIP_FORMAT.preset}; medians of {repeats} interleaved runs after a warm-up, clips per minute."),
         ("Acquisition = metadata request + window + yt-dlp section download (ffmpeg over HTTP) + verification + "
         "atomic store + ledger; `motion` adds the low-resolution preview decode, `annotated` is the "
-        "`kinetics download` path. Encode limit = ffmpeg alone on the same windows of the local files."),
+        "`kinetics download` path. Encode limit = ffmpeg alone on the same windows of the local files. "
+        "workers = downloads (ffmpeg encodes) at once in both; acquisition runs with its default lookahead of 1 "
+        "(one more thread reads metadata and localizes the next request while the encodes run)."),
         "",
         ("| workers | motion clips/min | annotated clips/min | encode limit clips/min | motion / limit | "
-        "annotated / limit | target |"),
-        "|---|---|---|---|---|---|---|",
+        "annotated / limit | target | CPU ms/clip: pipeline motion / annotated / ffmpeg |"),
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for workers, motion, annotated, limit in rows:
+    for workers, motion, motion_cpu, annotated, annotated_cpu, limit, encode_cpu in rows:
         lines.append(f"| {workers} | {motion:.0f} | {annotated:.0f} | {limit:.0f} | {motion / limit:.2f} | "
-                     f"{annotated / limit:.2f} | >= 0.80 |")
+                     f"{annotated / limit:.2f} | >= 0.80 | {motion_cpu:.0f} / {annotated_cpu:.0f} / "
+                     f"{encode_cpu:.0f} |")
     lines += [
         "",
-        (f"Load average during the runs: {load[0]:.1f} at the start, {load[-1]:.1f} at the end (other jobs share "
-        "the machine), so single runs vary by tens of percent; the three measurements are interleaved so that "
-        "load hits them alike."),
+        (f"Load average: {load[0]:.1f} before the runs, {load[-1]:.1f} after them (the encodes' own x264 threads "
+        "count in it). The machine is a shared VM, so single runs vary by tens of percent; the three measurements "
+        "are interleaved so that changes hit them alike. Pipeline CPU = this process's CPU time per clip (yt-dlp, "
+        "localization, verification, ledger, and the in-process sandbox server), not ffmpeg's; ffmpeg = the encode's "
+        "CPU time per clip, spread over the cores by x264's threads, so a 1-worker run leaves some CPU free, which "
+        "the lookahead thread uses."),
         ("`motion`'s preview decodes the sandbox's low-resolution rendition (120x90 for these 480x360 videos, "
-        "as YouTube offers 144p). `annotated` is the machinery's own overhead over the encode: a metadata request, the section "
-        "download over HTTP from the in-process sandbox server (which competes for the GIL), clip verification "
-        "and the ledger write."),
+        "as YouTube offers 144p): its luma plane, area-averaged to 32 px by two small matrix products, 4 samples "
+        "a second, B-frames and deblocking skipped. `annotated` is the machinery's own overhead over the encode: "
+        "a metadata request, the section download over HTTP from the in-process sandbox server (which competes "
+        "for the GIL), clip verification and the ledger write. yt-dlp's per-stage rendering of `--print` tables, "
+        "which nothing prints, is skipped (`PlatformYoutubeDL`)."),
     ]
     return "\n".join(lines) + "\n"
 

@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator
 from yt_dlp import YoutubeDL
 from yt_dlp.extractor.common import InfoExtractor
+from yt_dlp.globals import supported_js_runtimes, supported_remote_components
 
 from resources.media_tools import ensure_ffmpeg_on_path
 
@@ -41,6 +42,26 @@ class YtdlpLog:
         log.debug("yt-dlp: %s", msg.strip())
 
 
+class PlatformYoutubeDL(YoutubeDL):
+    """YoutubeDL without the cost of `--print` when nothing is printed.
+
+    yt-dlp renders the formats, thumbnails and subtitles tables for `--print` templates at every processing
+    stage of a download (seven per video) whether or not any template is set: 38 ms of CPU per clip with the
+    sandbox's two formats, more with YouTube's dozens, beside an encode of ~300 ms. Stages with no template and
+    no `force*` printing skip it; anything that would print goes through yt-dlp unchanged.
+    """
+
+    _FORCED_FIELDS = ("forcetitle", "forceid", "forceurl", "forcethumbnail", "forcedescription", "forcefilename",
+                      "forceduration", "forceformat", "forcejson")
+
+    def _forceprint(self, key, info_dict):
+        prints = self.params["forceprint"].get(key) or self.params["print_to_file"].get(key) or (
+            key == "video" and any(self.params.get(field) for field in self._FORCED_FIELDS))
+        if info_dict is None or prints:
+            return super()._forceprint(key, info_dict)
+        return info_dict
+
+
 def validate_video_id(video_id: str) -> str:
     """Return the id if it is a well-formed 11-character platform id; ValueError otherwise.
 
@@ -61,6 +82,32 @@ class VideoPlatform(ConfigurableResource):
     socket_timeout_s: float = Field(default=30.0, gt=0, description="Per-socket-operation timeout.")
     retries: int = Field(default=10, ge=0, description="Download retries on transient HTTP errors.")
     extractor_retries: int = Field(default=3, ge=0, description="Metadata/search request retries.")
+    js_runtimes: list[str] | None = Field(
+        default=None, description="JavaScript runtimes yt-dlp may use for the platform's player challenges, as "
+                                  "yt-dlp's --js-runtimes takes them: RUNTIME[:PATH], e.g. 'node' or "
+                                  "'deno:/opt/deno/bin/deno'. None keeps yt-dlp's default (deno on PATH).")
+    remote_components: list[str] = Field(
+        default_factory=list, description="Challenge-solver scripts yt-dlp may fetch when the yt-dlp-ejs package "
+                                          "is missing or stale, e.g. 'ejs:github' (yt-dlp's --remote-components).")
+
+    @field_validator("js_runtimes")
+    @classmethod
+    def _known_js_runtimes(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            name = entry.split(":", 1)[0].lower()
+            if name not in supported_js_runtimes.value:
+                raise ValueError(f"unknown JavaScript runtime {entry!r}: yt-dlp supports "
+                                 f"{', '.join(supported_js_runtimes.value)} (as RUNTIME or RUNTIME:PATH)")
+        return value
+
+    @field_validator("remote_components")
+    @classmethod
+    def _known_remote_components(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(supported_remote_components.value))
+        if unknown:
+            raise ValueError(f"unknown remote component(s) {', '.join(unknown)}: yt-dlp supports "
+                             f"{', '.join(supported_remote_components.value)}")
+        return value
 
     @property
     def search_key(self) -> str:
@@ -98,11 +145,16 @@ class VideoPlatform(ConfigurableResource):
             params["proxy"] = self.proxy
         if self.sleep_interval_s:
             params["sleep_interval"] = self.sleep_interval_s
+        if self.js_runtimes is not None:
+            params["js_runtimes"] = {name.lower(): {"path": path} for name, path in
+                                     ([*entry.split(":", 1), None][:2] for entry in self.js_runtimes)}
+        if self.remote_components:
+            params["remote_components"] = list(self.remote_components)
         extractor_args = {**self._extractor_args(), **opts.pop("extractor_args", {})}
         params.update(opts)
         if extractor_args:
             params["extractor_args"] = extractor_args
-        ydl = YoutubeDL(params, auto_init=False)
+        ydl = PlatformYoutubeDL(params, auto_init=False)
         for extractor in self._extractors():  # before the defaults, or the generic IE takes every URL
             ydl.add_info_extractor(extractor)
         ydl.add_default_info_extractors()

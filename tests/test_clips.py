@@ -389,6 +389,52 @@ def test_a_killed_run_leaves_no_partial_files_and_a_rerun_fetches_nothing_twice(
         f"{o.clip_id}.mp4" for o in outcomes)
 
 
+class TimedMotion(MotionStrategy):
+    """Motion localization that records when each call ran."""
+
+    def __init__(self, spans: list) -> None:
+        super().__init__()
+        object.__setattr__(self, "spans", spans)
+
+    def localize(self, source):
+        started = time.perf_counter()
+        try:
+            return super().localize(source)
+        finally:
+            self.spans.append(("localize", started, time.perf_counter()))
+
+
+@pytest.mark.parametrize("lookahead", [0, 1])
+def test_downloads_stay_within_concurrency_while_lookahead_localizes_beside_them(platform, requests, lookahead,
+                                                                               tmp_path, monkeypatch):
+    import yt_dlp
+
+    spans: list = []
+    download = yt_dlp.YoutubeDL.process_ie_result
+
+    def timed_download(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return download(self, *args, **kwargs)
+        finally:
+            spans.append(("download", started, time.perf_counter()))
+
+    monkeypatch.setattr(yt_dlp.YoutubeDL, "process_ie_result", timed_download)
+    world, clock = platform.server.world, platform.server.clock
+    playable = [r for r in requests if r.folder == "candidates" and world.availability(r.youtube_id, clock).available]
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        outcomes = acquire_clips(platform, playable, LocalClipStore(root=str(tmp_path)), ledger, TimedMotion(spans),
+                                 rate_limit=CountingBucket(), concurrency=1, lookahead=lookahead,
+                                 clip_format=ClipFormat(short_side=SHORT_SIDE))
+    assert all(o.status == "done" for o in outcomes)
+    downloads = sorted((a, b) for kind, a, b in spans if kind == "download")
+    localized = [(a, b) for kind, a, b in spans if kind == "localize" and b - a > 0]
+    assert len(downloads) == len(playable) >= 4
+    assert all(end <= later for (_, end), (later, _) in zip(downloads, downloads[1:])), "one download at a time"
+    overlapping = sum(any(a < d_end and d_start < b for d_start, d_end in downloads) for a, b in localized)
+    assert (overlapping > 0) == (lookahead > 0)
+
+
 def test_duplicate_requests_are_refused(platform, tmp_path):
     request = ClipRequest("dQw4w9WgXcQ", "x", 0, 10)
     with ClipLedger(tmp_path / "l.sqlite") as ledger, pytest.raises(ValueError, match="more than once"):

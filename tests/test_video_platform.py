@@ -21,7 +21,7 @@ from resources.media_tools import ensure_ffmpeg_on_path, ffmpeg_exe
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES, World
-from resources.video_platform import VideoPlatform, YouTubePlatform, validate_video_id
+from resources.video_platform import PlatformYoutubeDL, VideoPlatform, YouTubePlatform, validate_video_id
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,6 +63,25 @@ def test_youtube_dl_passes_resource_config_and_call_options_through(isolated_pat
     assert ydl.params["extractor_args"] == {"youtube": {"lang": ["en"]}}
     assert ydl.get_info_extractor("Youtube").suitable(youtube.watch_url("dQw4w9WgXcQ"))
     assert not any(key.startswith("Sandbox") for key in ydl._ies)
+
+
+def test_js_runtimes_and_solver_scripts_reach_yt_dlp_as_its_cli_would_set_them(isolated_path):
+    default = YouTubePlatform().youtube_dl()
+    assert default.params["js_runtimes"] == {"deno": {}}  # yt-dlp's own default is left alone
+    youtube = YouTubePlatform(js_runtimes=["node", "Deno:/opt/deno/bin/deno"], remote_components=["ejs:github"])
+    ydl = youtube.youtube_dl()
+    assert ydl.params["js_runtimes"] == {"node": {"path": None}, "deno": {"path": "/opt/deno/bin/deno"}}
+    assert ydl.params["remote_components"] == {"ejs:github"}
+    assert YouTubePlatform(js_runtimes=[]).youtube_dl().params["js_runtimes"] == {}  # --no-js-runtimes
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("js_runtimes", ["rhino"], "unknown JavaScript runtime 'rhino'"),
+    ("remote_components", ["ejs:pastebin"], "unknown remote component"),
+])
+def test_unknown_js_runtimes_and_components_are_refused_at_configuration(field, value, named):
+    with pytest.raises(ValueError, match=named):
+        YouTubePlatform(**{field: value})
 
 
 def test_ffmpeg_is_put_on_path_once(isolated_path):
@@ -128,3 +147,18 @@ def test_sandbox_server_starts_lazily_and_stops_at_teardown(tmp_path, isolated_p
     assert not resource.started
     with pytest.raises(requests.ConnectionError):
         requests.get(seen["probe"], timeout=5)
+
+
+def test_print_tables_are_rendered_only_when_something_prints(isolated_path, monkeypatch, capsys):
+    rendered: list[str] = []
+    monkeypatch.setattr(PlatformYoutubeDL, "render_formats_table", lambda self, info: rendered.append(info["id"]))
+    info = {"id": "dQw4w9WgXcQ", "title": "t", "ext": "mp4", "formats": []}
+    silent = YouTubePlatform().youtube_dl()
+    for stage in ("video", "pre_process", "before_dl", "post_process", "after_move", "after_video"):
+        assert silent._forceprint(stage, info) is info
+    assert rendered == []
+    printing = YouTubePlatform().youtube_dl(forceprint={"after_move": ["%(id)s"]}, quiet=False)
+    printing._forceprint("after_move", info)
+    assert rendered == ["dQw4w9WgXcQ"] and capsys.readouterr().out == "dQw4w9WgXcQ\n"
+    YouTubePlatform().youtube_dl(forcetitle=True)._forceprint("video", info)
+    assert rendered == ["dQw4w9WgXcQ"] * 2

@@ -148,7 +148,9 @@ class ClipSettings(dg.Config):
 
     strategy: str = Field(default="motion", description=f"localization strategy: {', '.join(STRATEGIES)}")
     short_side: int = Field(default=256, description="stored clips' short side in pixels (never upscaled)")
-    concurrency: int = Field(default=4, ge=1, description="clips fetched at once within a run")
+    concurrency: int = Field(default=4, ge=1, description="clip downloads (encodes) at once within a run")
+    lookahead: int = Field(default=1, ge=0, description="requests localized beside the downloads, so that preview "
+                                                        "fetches overlap encodes")
 
 
 def fetch_clips(
@@ -169,6 +171,7 @@ def fetch_clips(
             make_strategy(config.strategy),
             rate_limit=rate_limit,
             concurrency=config.concurrency,
+            lookahead=config.lookahead,
             clip_format=ClipFormat(short_side=config.short_side),
         )
     clips = pd.DataFrame([dataclasses.asdict(outcome) for outcome in outcomes], columns=OUTCOME_COLUMNS)

@@ -9,7 +9,9 @@ is checked (frame count, rate, codec) in a staging folder and moved into the sto
 
 Every platform request takes a token from the platform's bucket first; yt-dlp's own retries are switched off
 so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One YoutubeDL per worker thread
-(they are not thread-safe); a thread pool runs `concurrency` tasks at once (the work is ffmpeg and network).
+(they are not thread-safe). At most `concurrency` section downloads (ffmpeg encodes) run at once; `lookahead`
+more worker threads read metadata and localize the next requests meanwhile, so a preview's fetch and decode
+overlap an encode instead of leaving the encoder idle (over a real network the fetch is most of the wait).
 """
 
 from __future__ import annotations
@@ -228,8 +230,9 @@ class _ClipTask:
     def _download(self, ydl, info: dict[str, Any], relpath: str, duration: float | None) -> _Fetched:
         job, window = self.job, self.window
         ydl.params["download_ranges"] = download_range_func(None, [(window.start, window.end)])
-        job.bucket.acquire()
-        result = ydl.process_ie_result(info, download=True)
+        with job.download_slots:
+            job.bucket.acquire()
+            result = ydl.process_ie_result(info, download=True)
         staged = Path(result["requested_downloads"][0]["filepath"])
         probe = probe_clip(staged)
         self._check(probe, duration)
@@ -265,6 +268,7 @@ class _Job:
     clip_format: ClipFormat
     sleep: Callable[[float], None]
     jitter_seed: int | None
+    download_slots: threading.BoundedSemaphore
     _local: threading.local = field(default_factory=threading.local)
     _opened: list = field(default_factory=list)
 
@@ -345,6 +349,7 @@ def acquire_clips(
     *,
     rate_limit: RateLimit | TokenBucket,
     concurrency: int = 4,
+    lookahead: int = 1,
     retry: RetryPolicy = RetryPolicy(),
     clip_format: ClipFormat = ClipFormat(),
     sleep: Callable[[float], None] = time.sleep,
@@ -354,16 +359,18 @@ def acquire_clips(
     """Fetch every request's clip into `store`; returns one outcome per request, in request order.
 
     Reruns are cheap: clips the ledger has as done (file present) and permanent failures are answered from
-    the ledger without touching the platform; transient failures are tried again.
+    the ledger without touching the platform; transient failures are tried again. `concurrency` bounds the
+    downloads running at once, `lookahead` the requests being localized beside them.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if concurrency < 1 or lookahead < 0:
+        raise ValueError(f"concurrency must be >= 1 and lookahead >= 0, got {concurrency} and {lookahead}")
     requests = list(requests)
     duplicated = sorted(key for key, n in Counter(request.key for request in requests).items() if n > 1)
     if duplicated:
         raise ValueError(f"the same clip is requested more than once: {', '.join(duplicated[:5])}")
     bucket = rate_limit.bucket() if isinstance(rate_limit, RateLimit) else rate_limit
-    job = _Job(platform, store, ledger, strategy or MotionStrategy(), bucket, retry, clip_format, sleep, jitter_seed)
+    job = _Job(platform, store, ledger, strategy or MotionStrategy(), bucket, retry, clip_format, sleep, jitter_seed,
+               threading.BoundedSemaphore(concurrency))
     store.sweep_staging()
 
     def run(request: ClipRequest) -> ClipOutcome:
@@ -373,7 +380,7 @@ def acquire_clips(
         return outcome
 
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="clip") as pool:
+        with ThreadPoolExecutor(max_workers=concurrency + lookahead, thread_name_prefix="clip") as pool:
             return list(pool.map(run, requests))
     finally:
         job.close()
