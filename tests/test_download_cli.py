@@ -55,6 +55,8 @@ def test_platforms_are_built_from_their_resource_classes(tmp_path):
         build_platform("vimeo", {}, [])
     with pytest.raises(typer.BadParameter, match="relevant_per_class"):
         build_platform("sandbox", {"relevant_per_class": -1}, [])
+    with pytest.raises(typer.BadParameter, match="js_runtimes"):
+        build_platform("youtube", {"js_runtimes": ["rhino"]}, [])
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +159,10 @@ def test_transient_failures_exit_nonzero_so_a_rerun_is_asked_for(edition, tmp_pa
     assert result.exit_code == 1 and "run the same command again" in result.output
     report = pd.read_csv(tmp_path / "out" / "test.failures.csv")
     assert len(report) > 0 and set(report["status"]) == {"transient_failure"} and not report["permanent"].any()
+
+
+def test_js_runtime_flags_reach_the_platform_resource(edition, tmp_path):
+    folder, config, _, _ = edition
+    result = _download(folder / "test.csv", tmp_path / "out", config, "--js-runtime", "rhino")
+    assert result.exit_code == 2 and "unknown JavaScript runtime 'rhino'" in result.output
+    assert not list((tmp_path / "out").rglob("*.mp4"))

@@ -127,6 +127,10 @@ def download(
     cookie_file: Path | None = typer.Option(None, help="Netscape cookie file for the platform."),
     proxy: str | None = typer.Option(None, help="Proxy URL for all platform traffic."),
     sleep: float | None = typer.Option(None, min=0, help="Seconds yt-dlp waits before each download."),
+    js_runtime: list[str] | None = typer.Option(None, help="JavaScript runtime for the platform's challenges, "
+                                                           "RUNTIME[:PATH] (repeatable; default: deno on PATH)."),
+    remote_component: list[str] | None = typer.Option(None, help="Challenge-solver scripts yt-dlp may fetch, "
+                                                                 "e.g. ejs:github (repeatable)."),
     rate: float | None = typer.Option(None, min=0.001, help="Platform requests per second (default per platform)."),
     burst: int | None = typer.Option(None, min=1, help="Requests allowed back to back (default per platform)."),
     attempts: int = typer.Option(4, min=1, help="Tries per clip for transient failures."),
@@ -154,7 +158,8 @@ def download(
     if not isinstance(config, dict):
         raise typer.BadParameter("--platform-config must hold a JSON object of resource fields")
     flags = {"seed": sandbox_seed, "cookie_file": str(cookie_file) if cookie_file else None, "proxy": proxy,
-             "sleep_interval_s": sleep}
+             "sleep_interval_s": sleep, "js_runtimes": js_runtime or None,
+             "remote_components": remote_component or None}
     config.update({key: value for key, value in flags.items() if value is not None})
     labels = sorted({row.label for _, row in pairs if isinstance(row.label, str)})
     resource = build_platform(platform, config, labels)

@@ -70,7 +70,8 @@ ADVICE = {
         "The platform wants proof this is not a bot. Pass cookies of a logged-in session "
         "(VideoPlatform.cookie_file, `--cookie-file`), slow down (a lower RateLimit.rate_per_s, "
         "VideoPlatform.sleep_interval_s, `--sleep`), and give yt-dlp a JavaScript runtime for the platform's "
-        "challenges (deno or node on PATH, yt-dlp's js_runtimes option)."
+        "challenges (VideoPlatform.js_runtimes, `--js-runtime node`; deno on PATH is the default) with its "
+        "solver scripts (the yt-dlp-ejs package, or VideoPlatform.remote_components, `--remote-component`)."
     ),
     FailureCategory.SIGN_IN_REQUIRED: (
         "Only a signed-in viewer can play this video; pass a logged-in cookie file "
