@@ -46,15 +46,10 @@ WORLD = {"classes": list(DEMO_CLASSES[:4]), "relevant_per_class": 8, "distractor
          "annual_removal_rate": 0.0}
 
 
-def own_cpu_s() -> float:
-    """CPU seconds of this process (all threads, the in-process sandbox server's included), not of ffmpeg."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def children_cpu_s() -> float:
-    """CPU seconds of the finished child processes (the ffmpeg encodes)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    """CPU seconds of this process (all threads, the in-process sandbox server's included; not ffmpeg's), or
+    with RUSAGE_CHILDREN of its finished child processes (the ffmpeg encodes)."""
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -62,11 +57,11 @@ def acquisition_rate(platform: SandboxPlatform, requests: list[ClipRequest], con
                      ) -> tuple[float, float, list]:
     """Clips per minute of one acquisition run into a fresh store; Python CPU ms per clip; and its outcomes."""
     with tempfile.TemporaryDirectory(prefix="bench-acq-") as root, ClipLedger(Path(root) / "ledger.sqlite") as ledger:
-        started, cpu = time.perf_counter(), own_cpu_s()
+        started, cpu = time.perf_counter(), cpu_s()
         outcomes = acquire_clips(platform, requests, LocalClipStore(root=root), ledger, MotionStrategy(),
                                  rate_limit=TokenBucket(rate_per_s=1000.0, burst=100), concurrency=concurrency,
                                  clip_format=CLIP_FORMAT)
-        elapsed, cpu = time.perf_counter() - started, own_cpu_s() - cpu
+        elapsed, cpu = time.perf_counter() - started, cpu_s() - cpu
     failed = [o for o in outcomes if o.status != "done"]
     if failed:
         raise RuntimeError(f"benchmark clips failed: {failed[:3]}")
@@ -83,10 +78,10 @@ def encode_limit_rate(sources: list[tuple[Path, float, float]], concurrency: int
                             "-t", str(end - start), "-i", str(path), *CLIP_FORMAT.ffmpeg_output_args(), "-f", "mp4",
                             str(Path(out) / f"{index}.mp4")], check=True)
 
-        started, cpu = time.perf_counter(), children_cpu_s()
+        started, cpu = time.perf_counter(), cpu_s(resource.RUSAGE_CHILDREN)
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(encode, enumerate(sources)))
-        elapsed, cpu = time.perf_counter() - started, children_cpu_s() - cpu
+        elapsed, cpu = time.perf_counter() - started, cpu_s(resource.RUSAGE_CHILDREN) - cpu
         return 60.0 * len(sources) / elapsed, 1000.0 * cpu / len(sources)
 
 

@@ -62,6 +62,12 @@ class PlatformYoutubeDL(YoutubeDL):
         return info_dict
 
 
+def _js_runtime(entry: str) -> tuple[str, str | None]:
+    """`RUNTIME[:PATH]` as yt-dlp's --js-runtimes reads it: (lower-case runtime name, path or None)."""
+    name, _, path = entry.partition(":")
+    return name.lower(), path or None
+
+
 def validate_video_id(video_id: str) -> str:
     """Return the id if it is a well-formed 11-character platform id; ValueError otherwise.
 
@@ -94,8 +100,7 @@ class VideoPlatform(ConfigurableResource):
     @classmethod
     def _known_js_runtimes(cls, value: list[str] | None) -> list[str] | None:
         for entry in value or []:
-            name = entry.split(":", 1)[0].lower()
-            if name not in supported_js_runtimes.value:
+            if _js_runtime(entry)[0] not in supported_js_runtimes.value:
                 raise ValueError(f"unknown JavaScript runtime {entry!r}: yt-dlp supports "
                                  f"{', '.join(supported_js_runtimes.value)} (as RUNTIME or RUNTIME:PATH)")
         return value
@@ -146,8 +151,7 @@ class VideoPlatform(ConfigurableResource):
         if self.sleep_interval_s:
             params["sleep_interval"] = self.sleep_interval_s
         if self.js_runtimes is not None:
-            params["js_runtimes"] = {name.lower(): {"path": path} for name, path in
-                                     ([*entry.split(":", 1), None][:2] for entry in self.js_runtimes)}
+            params["js_runtimes"] = {name: {"path": path} for name, path in map(_js_runtime, self.js_runtimes)}
         if self.remote_components:
             params["remote_components"] = list(self.remote_components)
         extractor_args = {**self._extractor_args(), **opts.pop("extractor_args", {})}

@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from kinetics_assets.acquisition.failures import AcquisitionError, FailureCategory
+from kinetics_assets.area_average import area_weights
 from resources.video_platform import validate_video_id
 
 CLIP_SECONDS = 10
@@ -105,16 +106,6 @@ def energy_per_second(samples: Iterable[tuple[float, np.ndarray]]) -> np.ndarray
     return energy
 
 
-def area_weights(size_in: int, size_out: int) -> np.ndarray:
-    """(size_out, size_in) matrix averaging each output pixel over the input span it covers, fractional pixels
-    weighted by their overlap (what swscale's AREA does); `W @ image @ V.T` resizes with two small products."""
-    scale = size_in / size_out
-    low = np.arange(size_out)[:, None] * scale
-    edge = np.arange(size_in)[None, :]
-    overlap = np.clip(np.minimum(edge + 1, low + scale) - np.maximum(edge, low), 0, None)
-    return (overlap / scale).astype(np.float32)
-
-
 def best_window_start(energy: np.ndarray, duration: float) -> int:
     """The whole-second start of the 10-s window with the most energy; the earliest wins a tie."""
     last_start = math.floor(duration + 1e-6) - CLIP_SECONDS
@@ -172,9 +163,11 @@ class MotionStrategy:
                 continue
             next_time = (math.floor(frame.time / step + 1e-6) + 1) * step
             luma = _luma(frame)
-            if resize is None:
-                height = max(2, round(self.width * luma.shape[0] / max(luma.shape[1], 1) / 2) * 2)
-                resize = area_weights(luma.shape[0], height), area_weights(luma.shape[1], self.width).T
+            if resize is None:  # the geometry is the first frame's
+                h, w = luma.shape
+                height = max(2, round(self.width * h / max(w, 1) / 2) * 2)
+                resize = (area_weights(0, h, height, h).astype(np.float32),
+                          area_weights(0, w, self.width, w).astype(np.float32).T)
             yield float(frame.time), resize[0] @ luma.astype(np.float32) @ resize[1]
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.fft import dctn
 
+from kinetics_assets.area_average import area_weights
+
 SAMPLE_FPS = 2.0
 DECODE_SIZE = 96      # frames are decoded to DECODE_SIZE x DECODE_SIZE grey (aspect does not matter to pHash)
 HASH_INPUT = 32       # pHash input: area-averaged 32 x 32 grey
@@ -170,22 +172,13 @@ def content_box(frames: np.ndarray) -> tuple[int, int, int, int]:
     return top, h - bottom, left, w - right
 
 
-def _area_matrix(start: float, stop: float, n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) weights averaging [start, stop) of an axis (fractional pixels) into n_out equal cells."""
-    edges = np.linspace(start, stop, n_out + 1)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    pix = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(hi, pix + 1) - np.maximum(lo, pix), 0.0, None)
-    return overlap / overlap.sum(axis=1, keepdims=True)
-
-
 def _window_images(frames: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """(n, 1 + len(WINDOWS), 32, 32): the content box and each crop window, area-averaged to 32 x 32."""
     top, bottom, left, right = box
     h, w = bottom - top, right - left
     views = [(0.0, 0.0, 0.0, 0.0), *WINDOWS.values()]
-    rows = np.stack([_area_matrix(top + t * h, bottom - b * h, HASH_INPUT, frames.shape[1]) for _, t, _, b in views])
-    cols = np.stack([_area_matrix(left + l * w, right - r * w, HASH_INPUT, frames.shape[2]) for l, _, r, _ in views])
+    rows = np.stack([area_weights(top + t * h, bottom - b * h, HASH_INPUT, frames.shape[1]) for _, t, _, b in views])
+    cols = np.stack([area_weights(left + l * w, right - r * w, HASH_INPUT, frames.shape[2]) for l, _, r, _ in views])
     f = frames.astype(np.float32)[:, None]
     return rows.astype(np.float32)[None] @ f @ cols.astype(np.float32).transpose(0, 2, 1)[None]
 
