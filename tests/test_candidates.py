@@ -70,3 +70,14 @@ def test_contributions_count_candidates_only_one_technique_found():
     assert table.loc["translation_gerund", "candidates"] == 3  # D, B, F
     assert table.loc["translation_gerund", "unique"] == 2  # D and F only came from Portuguese
     assert table.loc["original", "unique"] == 1  # A (L is live, not kept)
+
+
+def test_a_malformed_id_in_search_results_is_dropped_with_its_reason_and_the_rest_kept():
+    results = [{"id": "AAAAAAAAAAA", "duration": 30}, {"id": "../etc/pass", "duration": 30},
+               {"id": "BBBBBBBBBBBB", "duration": 30}, {"title": "no id at all", "duration": 30}]
+    hits = search_hits(QUERIES.head(1), lambda text, count: results, results_per_query=4)
+    kept, dropped = select_candidates(merge_candidates(hits), in_edition=set(), rejected_before=set(),
+                                      min_duration_s=10, budget=10)
+    assert list(kept["youtube_id"]) == ["AAAAAAAAAAA"]
+    malformed = dropped[dropped["reason"].str.startswith("malformed video id")]
+    assert set(malformed["youtube_id"]) == {"../etc/pass", "BBBBBBBBBBBB", ""}

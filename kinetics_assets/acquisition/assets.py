@@ -138,6 +138,8 @@ def candidate_videos(
             "found_only_by_augmented_queries": len(set(hits["youtube_id"]) - by_original),
             "by_technique": table(contributions),
             "dropped_by_reason": table(dropped.groupby("reason").size().rename("videos").reset_index()),
+            "malformed_ids": dg.MetadataValue.json(
+                sorted(dropped.loc[dropped["reason"].str.startswith("malformed"), "youtube_id"])),
             "example_titles": dg.MetadataValue.md("\n".join(f"- {t}" for t in kept["title"].head(8))),
         },
     )

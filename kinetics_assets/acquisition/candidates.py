@@ -10,6 +10,8 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
+from resources.video_platform import VIDEO_ID_RE
+
 # (query text, result count) -> flat search entries as yt-dlp returns them
 SearchFunction = Callable[[str, int], list[dict]]
 
@@ -27,7 +29,7 @@ def search_hits(queries: pd.DataFrame, search: SearchFunction, results_per_query
         for position, entry in enumerate(search(query.text, results_per_query), start=1):
             rows.append(
                 {
-                    "youtube_id": entry["id"],
+                    "youtube_id": str(entry.get("id") or ""),  # malformed ids are dropped with a reason
                     "title": entry.get("title") or "",
                     "duration": entry.get("duration"),
                     "channel": entry.get("channel") or entry.get("uploader") or "",
@@ -84,7 +86,9 @@ def select_candidates(
     """Keep up to ``budget`` candidates; return (kept, dropped) with a reason for every dropped video."""
     reasons = pd.Series("", index=merged.index, dtype=object)
     duration = pd.to_numeric(merged["duration"], errors="coerce")
+    malformed = ~merged["youtube_id"].map(lambda video_id: bool(VIDEO_ID_RE.fullmatch(video_id)))
     rules = [
+        (malformed, "malformed video id: expected 11 characters of [A-Za-z0-9_-]"),
         (merged["youtube_id"].isin(in_edition), "already in the edition for this class"),
         (merged["youtube_id"].isin(rejected_before), "rejected before"),
         (merged["live"].astype(bool), "live stream"),

@@ -23,6 +23,7 @@ from kinetics_assets.editions.statistics import table1
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
 from kinetics_assets.policy import CurationPolicy
+from kinetics_assets.release.completeness import expected_partitions, missing_partitions
 from kinetics_assets.release.geography import beside_paper as table3_beside_paper
 from kinetics_assets.release.geography import continent_shares
 from kinetics_assets.release.splits import SplitTargets, assign_splits
@@ -107,6 +108,39 @@ def duplicate_clusters(
             "first_sheet": dg.MetadataValue.path(str(sheets[0])) if sheets else "no clusters",
             "overrides_template": dg.MetadataValue.path(str(template)),
             "overrides_file": dg.MetadataValue.path(str(overrides_path)),
+        },
+    )
+
+
+# Per-class inputs of the cross-class stage, and which classes each must cover.
+FINGERPRINTS_OF_EVERY_CLASS = ("retained_fingerprints",)
+FINGERPRINTS_OF_SHORT_CLASSES = ("accepted_fingerprints",)
+
+
+@dg.asset_check(
+    asset="duplicate_clusters",
+    name="every_expected_class_present",
+    blocking=True,
+    additional_ins={"class_deficits": dg.AssetIn("class_deficits")},
+    description="Every class of the current edition has its surviving clips fingerprinted, and every class under "
+                "the minimum has its votes decided; a class missing from either would silently vanish from the "
+                "release. Fails naming each missing class and asset; blocks the release.",
+)
+def every_expected_class_present(
+    context: dg.AssetCheckExecutionContext, class_deficits: pd.DataFrame
+) -> dg.AssetCheckResult:
+    expected = expected_partitions(class_deficits, FINGERPRINTS_OF_EVERY_CLASS, FINGERPRINTS_OF_SHORT_CLASSES)
+    materialized = {asset: context.instance.get_materialized_partitions(dg.AssetKey(asset)) for asset in expected}
+    missing = missing_partitions(expected, materialized)
+    return dg.AssetCheckResult(
+        passed=missing.empty,
+        description=("every expected class is present" if missing.empty else
+                     "missing: " + "; ".join(f"{row.class_name} ({row.asset})" for row in missing.itertuples())),
+        metadata={
+            "expected": sum(len(classes) for classes in expected.values()),
+            "missing": len(missing),
+            "missing_classes": table(missing, limit=700),
+            "hint": "materialize the missing class partitions (edition_clips or crowd_votes job), then curate again",
         },
     )
 
