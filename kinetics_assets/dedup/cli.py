@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 
 import typer
@@ -17,16 +20,53 @@ from kinetics_assets.dedup import (
 )
 
 
+def _folder(directory: str) -> Path:
+    """The folder DIR names; an empty name is refused (it would silently mean the current folder)."""
+    if not directory.strip():
+        raise typer.BadParameter("is empty; name a folder (use '.' for the current one)", param_hint="DIR")
+    path = Path(directory)
+    if not path.is_dir():
+        raise typer.BadParameter(f"{directory!r} is not a folder", param_hint="DIR")
+    return path
+
+
+def _not_a_video_file(path: Path) -> str | None:
+    """Why ``path`` cannot be fingerprinted without opening it (None: a regular file, maybe behind a link).
+
+    Opening a FIFO would block forever, and a broken link would vanish without a word, so both are named."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if path.is_symlink():
+            target = os.readlink(path)
+            if error.errno == errno.ELOOP:
+                return f"symlink loop (-> {target})"
+            return f"dangling symlink (-> {target}: {error.strerror})"
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder (subfolders are not searched)"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
+
+
 def dedup(
-    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="folder of video files"),
+    directory: str = typer.Argument(..., metavar="DIR", help="folder of video files"),
     max_distance: int = typer.Option(MatchParams.max_distance, help="bits of 64 under which two frames match"),
 ) -> None:
     """Print the duplicate clusters of DIR's videos as JSON: a list of clusters, each a list of file names.
 
-    Files that are not readable videos, or show only flat frames, are reported on stderr and left out.
+    Every entry that is left out is reported on stderr with its reason: files that are not readable or are
+    truncated videos, show only flat frames, links that are broken or loop, folders and other non-files.
+    Hidden entries (names starting with '.') are ignored.
     """
+    folder = _folder(directory)
     names, fingerprints = [], []
-    for path in sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        reason = _not_a_video_file(path)
+        if reason is not None:
+            typer.echo(f"skipped: {path}: {reason}", err=True)
+            continue
         try:
             fingerprint = fingerprint_video(path)
         except ValueError as error:

@@ -27,6 +27,9 @@ MIN_FRAME_STD = 6.0   # grey levels; flatter frames (black, fades, title cards) 
 BORDER_MAX_STD = 5.0  # a letterbox row/column is flat in space and time ...
 BORDER_MAX_MEAN = 40.0  # ... and dark (graded copies lift black bars a little)
 BORDER_MAX_SHARE = 0.3  # never strip more than this share of a side
+# A file that decodes this much short of the duration its container declares was cut off (a faststart MP4 keeps
+# its index, written for every frame, at the front; edit lists and frame reordering differ by a few frames).
+TRUNCATION_TOLERANCE_S = 0.5
 
 # Crop windows (share cut from left, top, right, bottom), chosen by measurement: a copy cropped by up to 15 % of
 # each dimension (any split between its two sides, or a corner) is within a few percent of one of these views of
@@ -131,10 +134,14 @@ def sample_frames(path: Path, sample_fps: float = SAMPLE_FPS, size: int = DECODE
                 frames.append(frame.to_ndarray(width=size, height=size, format="gray", interpolation="AREA"))
         except av.error.FFmpegError as error:
             raise ValueError(f"{path}: decoding failed after {len(frames)} sampled frames ({error})") from error
+    rate = float(stream.average_rate) if stream.average_rate else sample_fps
+    decoded = 0.0 if last is None else last + 1.0 / rate
+    declared = float(stream.duration * stream.time_base) if stream.duration else None
+    if declared is not None and decoded < declared - TRUNCATION_TOLERANCE_S:
+        raise ValueError(f"{path}: truncated: decoded {decoded:.2f} s of the {declared:.2f} s its container declares")
     if not frames:
         return np.zeros(0), np.zeros((0, size, size), np.uint8), 0.0
-    rate = float(stream.average_rate) if stream.average_rate else sample_fps
-    return np.asarray(times), np.stack(frames), last + 1.0 / rate
+    return np.asarray(times), np.stack(frames), decoded
 
 
 def _flat_run(flat: np.ndarray) -> int:
