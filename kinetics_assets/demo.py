@@ -15,7 +15,7 @@ import pandas as pd
 
 from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB, VOTING_JOB
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
-from kinetics_assets.instance import ensure_dagster_home
+from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
 from kinetics_assets.partitions import class_key
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
 
@@ -65,6 +65,7 @@ def run_demo(echo: Echo = print) -> None:
     from kinetics_assets.voting.assets import vote_inbox_sensor
 
     instance = dg.DagsterInstance.get()
+    fail_dead_runs(instance)  # runs of a demo killed with -9 would stay STARTED forever
     echo(f"Profile: sandbox   Dagster instance: {home}")
 
     def run(job: str, partition: str | None = None, **kwargs) -> None:
