@@ -14,6 +14,7 @@ from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import LocalClipStore
 from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
+from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.sandbox.resource import SandboxPlatform
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
@@ -38,6 +39,7 @@ def sandbox_edition_dir() -> Path:
 def _sandbox_resources() -> dict:
     home = kinetics_home()
     previous = sandbox_edition_dir()
+    ledgers = Ledgers(root=str(home / "ledgers"))
     return {
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
@@ -52,7 +54,9 @@ def _sandbox_resources() -> dict:
         "video_platform": SandboxPlatform(
             cache_dir=str(home / "sandbox"), relevant_per_class=40, distractors_per_class=12, max_duration=45.0
         ),
-        "rate_limit": RateLimit(rate_per_s=50, burst=20),  # a local server; YouTube wants ~0.5/s
+        "ledgers": ledgers,
+        # A local server only needs a cap; YouTube's budget is RateLimit's default.
+        "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=50, burst=20),
         "clip_store": LocalClipStore(root=str(home / "clips")),
         "crowd_inbox": CrowdInbox(root=str(home / "crowd")),
         "editions": EditionCatalog(

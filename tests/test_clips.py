@@ -28,7 +28,7 @@ from kinetics_assets.acquisition.failures import RetryPolicy
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy
 from resources.clip_store import LocalClipStore, validate_relpath
-from resources.rate_limit import RateLimit, TokenBucket
+from resources.rate_limit import TokenBucket
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES
@@ -103,12 +103,6 @@ def test_bucket_rejects_impossible_settings():
         TokenBucket(rate_per_s=1, burst=0.5)
     with pytest.raises(ValueError, match="burst"):
         TokenBucket(rate_per_s=1, burst=2).acquire(3)
-
-
-def test_rate_limit_resource_shares_one_bucket():
-    limit = RateLimit(rate_per_s=3.0, burst=2)
-    assert limit.bucket() is limit.bucket()
-    assert (limit.bucket().rate_per_s, limit.bucket().burst) == (3.0, 2.0)
 
 
 class CountingBucket(TokenBucket):

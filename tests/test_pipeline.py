@@ -18,6 +18,7 @@ from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import LocalClipStore
 from resources.editions import EditionCatalog, EditionFiles
+from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
@@ -38,10 +39,7 @@ def policy(minimum: int) -> CurationPolicy:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KINETICS_HOME", str(root))  # the ledgers of this world only
-        yield _run_pipeline(root)
+    return _run_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 
 def _run_pipeline(root):
@@ -51,12 +49,14 @@ def _run_pipeline(root):
     edition_dir = root / "edition"
     write_previous_edition(World(platform.world_config(), root / "world"), edition_dir, minimum=EDITION_MINIMUM)
     files = [str(edition_dir / name) for name in ("train.csv", "validate.csv", "private/test_labelled.csv")]
+    ledgers = Ledgers(root=str(root / "ledgers"))  # the ledgers of this world only
     resources = {
         "io_manager": LocalParquetIOManager(base_dir=str(root / "assets")),
         "artifacts": LocalArtifactStore(root=str(root / "artifacts")),
         "policy": policy(MINIMUM),
         "video_platform": platform,
-        "rate_limit": RateLimit(rate_per_s=100, burst=50),
+        "ledgers": ledgers,
+        "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=100, burst=50),
         "clip_store": LocalClipStore(root=str(root / "clips")),
         "editions": EditionCatalog(
             editions=[EditionFiles(name="previous", taxonomy="Kinetics-700", files=files)], current="previous"

@@ -19,12 +19,12 @@ from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
 from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import clips_per_class
-from kinetics_assets.ledgers import clip_ledger
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
+from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.video_platform import VideoPlatform
 
@@ -84,10 +84,12 @@ def search_queries(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]
     )
 
 
-def _search_function(platform: VideoPlatform):
-    ydl = platform.youtube_dl(extract_flat="in_playlist")
+def _search_function(platform: VideoPlatform, rate_limit: RateLimit):
+    """One platform search per call, each taking a token from the platform's budget first."""
+    ydl, bucket = platform.youtube_dl(extract_flat="in_playlist"), rate_limit.bucket()
 
     def search(text: str, count: int) -> list[dict]:
+        bucket.acquire()
         info = ydl.extract_info(platform.search_url(text, count), download=False)
         return list(info.get("entries") or [])
 
@@ -108,14 +110,16 @@ def candidate_videos(
     class_clips: pd.DataFrame,
     class_deficits: pd.DataFrame,
     video_platform: VideoPlatform,
+    rate_limit: RateLimit,
+    ledgers: Ledgers,
     policy: CurationPolicy,
 ) -> dg.Output[pd.DataFrame]:
     """Videos the queries found, merged and ranked, minus those already used or unusable, up to the budget."""
     name = class_name(context.partition_key)
     deficit = class_deficits[class_deficits["class_name"] == name]
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
-    hits = search_hits(search_queries, _search_function(video_platform), policy.results_per_query)
-    with clip_ledger() as ledger:
+    hits = search_hits(search_queries, _search_function(video_platform, rate_limit), policy.results_per_query)
+    with ledgers.clip_ledger() as ledger:
         gone = {entry.youtube_id for entry in ledger.entries() if entry.status == "permanent_failure"}
     kept, dropped = select_candidates(
         merge_candidates(hits),
@@ -162,9 +166,10 @@ def fetch_clips(
     video_platform: VideoPlatform,
     clip_store: ClipStore,
     rate_limit: RateLimit,
+    ledgers: Ledgers,
 ):
     """Fetch clips through the shared ledger; yields the outcome table and the transient-failure check."""
-    with clip_ledger() as ledger:
+    with ledgers.clip_ledger() as ledger:
         outcomes = acquire_clips(
             video_platform,
             requests,
@@ -223,6 +228,7 @@ def retained_clips(
     video_platform: VideoPlatform,
     clip_store: ClipStore,
     rate_limit: RateLimit,
+    ledgers: Ledgers,
 ):
     """The media of the class's clips that survived link-rot, at their annotated windows.
 
@@ -235,7 +241,7 @@ def retained_clips(
         ClipRequest(row.youtube_id, folder=folder, time_start=row.time_start, time_end=row.time_end)
         for row in alive.itertuples()
     ]
-    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit)
+    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit, ledgers)
 
 
 @_clip_asset("candidate_clips")
@@ -246,6 +252,7 @@ def candidate_clips(
     video_platform: VideoPlatform,
     clip_store: ClipStore,
     rate_limit: RateLimit,
+    ledgers: Ledgers,
 ):
     """One localized 10-s clip per candidate video, normalized and stored under its official name.
 
@@ -255,4 +262,4 @@ def candidate_clips(
     name = class_name(context.partition_key)
     folder = f"candidates/{class_key(name)}"
     requests = [ClipRequest(video_id, folder=folder) for video_id in candidate_videos["youtube_id"]]
-    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit)
+    yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit, ledgers)

@@ -6,9 +6,11 @@ machinery (acquire_clips) fetches each row's window into the torchvision / mmact
 Kinetics dataset names them (spaces to `_`, `'()` dropped). Test rows without a label go directly under
 `{out}/test/`, where the official ActivityNet crawler puts them; torchvision's loader needs class folders, so
 it (rightly) does not see unlabelled clips. The ledger `{out}/download_ledger.sqlite` makes a rerun fetch only
-what is missing or failed transiently. Reports are per annotation file, so train/validate/test can share `out`:
-`{csv stem}.failures.csv` and `{csv stem}.failure_summary.csv` (what could not be fetched, and counts by
-category), `{csv stem}.rejected_rows.csv` (rows that failed validation). Exit status 1 means some clips failed
+what is missing or failed transiently, and the request budget `{out}/rate_budgets.sqlite` is shared by every
+download into the same `out` running at once (train, validate and test in parallel stay within one rate).
+Reports are per annotation file, so train/validate/test can share `out`: `{csv stem}.failures.csv` and
+`{csv stem}.failure_summary.csv` (what could not be fetched, and counts by category),
+`{csv stem}.rejected_rows.csv` (rows that failed validation). Exit status 1 means some clips failed
 transiently and a rerun may fetch them.
 
 The platform is built from its VideoPlatform class (`--platform youtube`, the default, or `sandbox`) with
@@ -35,14 +37,15 @@ from kinetics_assets.acquisition.failures import FailureCategory, RetryPolicy
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.editions.annotations import guess_edition, import_annotations
 from resources.clip_store import LocalClipStore
-from resources.rate_limit import RateLimit
+from resources.ledgers import Ledgers
+from resources.rate_limit import YOUTUBE_BURST, YOUTUBE_RATE_PER_S, RateLimit
 from resources.sandbox.resource import SandboxPlatform
 from resources.storage import atomic_write_bytes
 from resources.video_platform import VideoPlatform, YouTubePlatform
 
 PLATFORMS: dict[str, type[VideoPlatform]] = {"youtube": YouTubePlatform, "sandbox": SandboxPlatform}
 # Requests per second and burst: YouTube throttles and bot-checks bulk clients; the sandbox only needs a cap.
-DEFAULT_RATES = {"youtube": (0.5, 4), "sandbox": (50.0, 20)}
+DEFAULT_RATES = {"youtube": (YOUTUBE_RATE_PER_S, YOUTUBE_BURST), "sandbox": (50.0, 20)}
 LEDGER_NAME = "download_ledger.sqlite"
 # Reports are per annotation file ({csv stem}.failures.csv ...), so train/validate/test can share one `out`.
 FAILURES_SUFFIX = "failures.csv"
@@ -164,7 +167,8 @@ def download(
     labels = sorted({row.label for _, row in pairs if isinstance(row.label, str)})
     resource = build_platform(platform, config, labels)
     default_rate, default_burst = DEFAULT_RATES.get(platform, DEFAULT_RATES["youtube"])
-    budget = RateLimit(rate_per_s=rate or default_rate, burst=burst or default_burst)
+    budget = RateLimit(ledgers=Ledgers(root=str(out)), budget=platform, rate_per_s=rate or default_rate,
+                       burst=burst or default_burst)
 
     typer.echo(f"Edition {chosen}: fetching {len(requests)} clips from {platform} into {out} "
                f"({concurrency} at a time)")

@@ -7,7 +7,6 @@ import pandas as pd
 from pydantic import Field
 
 from jobs import VOTING_JOB
-from kinetics_assets.ledgers import clip_ledger, vote_ledger
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.voting.aggregate import AcceptanceRule, agreement, decide, rater_quality
@@ -17,6 +16,7 @@ from kinetics_assets.voting.yields import class_yields as yield_table
 from kinetics_assets.voting.yields import yields_markdown
 from resources.clip_store import ClipStore
 from resources.crowd import CrowdInbox
+from resources.ledgers import Ledgers
 from resources.storage import LocalArtifactStore
 
 GROUP = "voting"
@@ -37,12 +37,12 @@ def _clip_rows(frame: pd.DataFrame, clip_store: ClipStore) -> pd.DataFrame:
     )
 
 
-def edition_clips_in_store(clip_store: ClipStore) -> pd.DataFrame:
+def edition_clips_in_store(clip_store: ClipStore, ledgers: Ledgers) -> pd.DataFrame:
     """Every fetched edition clip of any class (from the clip ledger), labelled by its class folder.
 
     Gold negatives for one class are other classes' edition clips: known answers that need no ground truth.
     """
-    with clip_ledger() as ledger:
+    with ledgers.clip_ledger() as ledger:
         entries = [e for e in ledger.entries() if e.status == "done" and e.relpath.startswith(f"{EDITION_FOLDER}/")]
     frame = pd.DataFrame(
         {
@@ -71,12 +71,13 @@ def annotation_tasks(
     clip_store: ClipStore,
     crowd_inbox: CrowdInbox,
     artifacts: LocalArtifactStore,
+    ledgers: Ledgers,
 ) -> dg.Output[pd.DataFrame]:
     """"Does this clip show <class>?" for every new candidate clip, with gold clips mixed in; published to the crowd."""
     name = class_name(context.partition_key)
     key = class_key(name)
     own = _clip_rows(retained_clips, clip_store).assign(label=name)
-    others = edition_clips_in_store(clip_store)
+    others = edition_clips_in_store(clip_store, ledgers)
     gold_pool = pd.concat([own, others[others["label"] != name]], ignore_index=True)
     tasks = build_tasks(name, _clip_rows(candidate_clips, clip_store), gold_pool, gold_share=config.gold_share)
     published = crowd_inbox.publish_tasks(f"{key}/tasks.csv", tasks_csv(tasks))
@@ -96,13 +97,13 @@ def annotation_tasks(
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
 def rater_votes(
-    context: dg.AssetExecutionContext, annotation_tasks: pd.DataFrame, crowd_inbox: CrowdInbox
+    context: dg.AssetExecutionContext, annotation_tasks: pd.DataFrame, crowd_inbox: CrowdInbox, ledgers: Ledgers
 ) -> dg.Output[pd.DataFrame]:
     """The class's votes from the crowd inbox, imported once per file (checksum ledger), validated row by row."""
     name = class_name(context.partition_key)
     key = class_key(name)
     known = set(annotation_tasks["task_id"])
-    ledger = vote_ledger()
+    ledger = ledgers.vote_ledger()
     reports = [
         ledger.import_file(entry.path, crowd_inbox.read_votes(entry.path), known)
         for entry in crowd_inbox.vote_files()

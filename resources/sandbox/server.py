@@ -9,6 +9,7 @@ is settable so tests can move time past a removal date.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import html
@@ -39,6 +40,7 @@ OEMBED_PATH = "/oembed"
 MEDIA_PREFIX = "/media/"
 PREVIEW_SUFFIX = ".preview.mp4"  # the low-resolution rendition, like a platform's 144p
 MAX_SEARCH_PAGE = 50
+REQUEST_LOG_SIZE = 100_000  # arrival times kept for request_times(): a long-running server must not grow forever
 MAX_QUERY_CHARS = 500
 _CHUNK = 64 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -173,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, head: bool) -> None:
         sandbox = self.server.sandbox
+        sandbox.note_request()
         url = urlsplit(self.path)
         try:
             route = self._route(url.path)
@@ -359,6 +362,17 @@ class SandboxServer:
         self._clock = clock
         self._httpd: _SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._requests_lock = threading.Lock()
+        self._request_times: collections.deque[float] = collections.deque(maxlen=REQUEST_LOG_SIZE)
+
+    def note_request(self) -> None:
+        with self._requests_lock:
+            self._request_times.append(time.monotonic())
+
+    def request_times(self) -> list[float]:
+        """When each of the latest requests arrived (monotonic seconds), as a platform's rate limiter counts them."""
+        with self._requests_lock:
+            return list(self._request_times)
 
     @property
     def clock(self) -> datetime.date:
