@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,13 +30,21 @@ def demo() -> None:
 
 @app.command()
 def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
-    """Open the Dagster UI (``dagster dev``) on 127.0.0.1 over the same instance the demo writes to."""
-    from kinetics_assets.instance import ensure_dagster_home
+    """Open the Dagster UI (``dagster dev``) on 127.0.0.1 over the same instance the demo writes to.
+
+    Runs that a killed process left started are marked failed first; Ctrl-C (or SIGTERM) stops the UI and every
+    process it started within a few seconds."""
+    import dagster as dg
+
+    from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
+    from kinetics_assets.process_group import run_process_group
 
     home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        fail_dead_runs(instance)
     typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "kinetics_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    raise typer.Exit(run_process_group(command, env=os.environ))
 
 
 @app.command()
