@@ -1,5 +1,16 @@
-"""`kinetics stats` prints Table 1 and the rejected-row summary for any annotation files."""
+"""`kinetics stats` prints Table 1 and the rejected-row summary for any annotation files; `kinetics ui` stops
+with every process it started within seconds of Ctrl-C."""
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
 from typer.testing import CliRunner
 
 from kinetics_assets.cli import app
@@ -32,3 +43,61 @@ def test_stats_summarises_rejected_rows(tmp_path):
     assert "Rejected rows: 1; exact duplicates collapsed: 1" in result.output
     assert "invalid youtube_id '../../etc/pass'" in result.output
     assert f"first: {path}:3" in result.output
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc's state, parent, ... of a live process; None when it is gone (or a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+    return None if fields[0] == "Z" else fields
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root``."""
+    parents = {pid: int(fields[1]) for pid in (int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit())
+               if (fields := _stat(pid))}
+    found, todo = [], [root]
+    while todo:
+        below = todo.pop()
+        children = [pid for pid, parent in parents.items() if parent == below]
+        found += children
+        todo += children
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "KINETICS_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    log = open(tmp_path / "ui.log", "wb")
+    # Its own session, like a terminal's foreground group: Ctrl-C is a SIGINT to the whole group.
+    ui = subprocess.Popen([sys.executable, "-c", "from kinetics_assets.cli import app; app()", "ui", "--port", str(port)],
+                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    tree = []
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the UI did not answer within 240 s"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        tree = _descendants(ui.pid)
+        assert len(tree) >= 3, "dagster dev, its webserver and its daemon"
+        started = time.monotonic()
+        os.killpg(ui.pid, signal.SIGINT)
+        assert ui.wait(timeout=60) == 130
+        assert time.monotonic() - started < 15, "stopped within the grace, not dagster dev's 60-s waits"
+        time.sleep(0.5)
+        assert [pid for pid in tree if _stat(pid)] == [], "no process of the UI is left"
+    finally:
+        for pid in [ui.pid, *tree]:
+            if _stat(pid):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
