@@ -8,17 +8,16 @@ never sees half a file; paths are checked before they touch the filesystem.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path, PurePosixPath
 
 import dagster as dg
 
+from kinetics_assets.voting.inbox import SAFE_PART as _PART
 from kinetics_assets.voting.inbox import InboxFile
 from resources.storage import atomic_write_bytes
 
 TASKS = "tasks"
 VOTES = "votes"
-_PART = re.compile(r"[A-Za-z0-9_%-][A-Za-z0-9_%.-]*")
 
 
 def _checked(relpath: str) -> PurePosixPath:

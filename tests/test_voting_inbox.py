@@ -7,7 +7,8 @@ import os
 import pytest
 
 from kinetics_assets.partitions import class_key
-from kinetics_assets.voting.inbox import InboxFile, decode_cursor, scan_inbox
+from kinetics_assets.voting.inbox import InboxFile, class_vote_files, decode_cursor, scan_inbox
+from kinetics_assets.voting.votes import VoteLedger
 from resources.crowd import CrowdInbox
 
 DICE, BOXING = class_key("stacking dice"), class_key("punching person (boxing)")
@@ -95,3 +96,32 @@ def test_crowd_inbox_checks_paths_and_keeps_tasks_apart(tmp_path):
     assert inbox.vote_files() == []
     with pytest.raises(ValueError, match="safe folder name"):
         inbox.task_files("..")
+
+
+def test_a_name_the_crowd_inbox_cannot_read_is_skipped_by_the_sensor():
+    scan = scan_inbox([InboxFile(f"{DICE}/my votes.csv", "1"), InboxFile(f"{DICE}/ok.csv", "1")], None)
+    assert [f.path for batch in scan.batches for f in batch.files] == [f"{DICE}/ok.csv"]
+    assert scan.skipped == ((f"{DICE}/my votes.csv",
+                             "file name 'my votes.csv' is not of [A-Za-z0-9_%.-] (not starting with '.')"),)
+
+
+def test_one_class_imports_its_good_files_and_skips_odd_names_with_a_reason(tmp_path):
+    """What rater_votes imports: one odd file name must not fail the class's other files."""
+    inbox = CrowdInbox(root=str(tmp_path))
+    header = "task_id,rater_id,answer,submitted_at\n"
+    inbox.write_votes(f"{DICE}/a.csv", f"{header}{'t' * 20},r1,yes,2020-06-01T10:00:00Z\n".encode())
+    inbox.write_votes(f"{BOXING}/b.csv", header.encode())
+    folder = tmp_path / "votes" / DICE
+    (folder / "deeper").mkdir()
+    for odd in ("my votes.csv", ".still-writing.csv", "deeper/c.csv"):
+        (folder / odd).write_text(header)
+    entries, skipped = class_vote_files(inbox.vote_files(), DICE)
+    assert [entry.path for entry in entries] == [f"{DICE}/a.csv"]
+    assert dict(skipped) == {
+        f"{DICE}/.still-writing.csv": "hidden name (a file still being written): imported once renamed",
+        f"{DICE}/deeper/c.csv": "expected {class_key}/{file name}",
+        f"{DICE}/my votes.csv": "file name 'my votes.csv' is not of [A-Za-z0-9_%.-] (not starting with '.')",
+    }
+    ledger = VoteLedger(tmp_path / "ledger.sqlite")
+    reports = [ledger.import_file(e.path, inbox.read_votes(e.path), {"t" * 20}) for e in entries]
+    assert [report.votes_added for report in reports] == [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -162,3 +163,33 @@ def test_concurrent_imports_of_one_file_add_it_once(tmp_path):
                                 range(4)))
     assert sorted(r.already_imported for r in reports) == [False, True, True, True]
     assert len(VoteLedger(tmp_path / "l.sqlite").votes()) == 600
+
+
+def test_a_field_over_the_csv_limit_is_one_rejected_row_and_the_rest_is_imported(tmp_path):
+    data = csv_file(f"{T1},r1,yes,2020-06-01T10:00:00Z", f"{T2},{'x' * 200_000},yes,2020-06-01T10:00:00Z",
+                    f"{T3},r1,no,2020-06-01T10:00:00Z")
+    report = VoteLedger(tmp_path / "ledger.sqlite").import_file("c/long.csv", data, KNOWN)
+    assert report.votes_added == 2
+    assert describe(report.rejected) == [
+        "c/long.csv line 3: unreadable CSV row: field larger than field limit (131072)"]
+
+
+def test_a_vote_dated_in_the_future_is_rejected_within_a_small_clock_skew():
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    parsed = parse_vote_file("f.csv", csv_file(
+        f"{T1},r1,yes,{soon}", f"{T1},r2,yes,9999-12-31T23:59:59Z", f"{T1},r3,yes,9999-12-31T23:59:59-01:00",
+        f"{T2},r1,yes,{tomorrow}"), KNOWN)
+    assert parsed.votes["rater_id"].tolist() == ["r1"]
+    assert list(zip(parsed.rejected["row"], parsed.rejected["reason"])) == [
+        ("line 3", "timestamp '9999-12-31T23:59:59Z' is in the future (more than 0:10:00 ahead of this clock)"),
+        ("line 4", "timestamp '9999-12-31T23:59:59-01:00' is out of range"),
+        ("line 5", f"timestamp {tomorrow!r} is in the future (more than 0:10:00 ahead of this clock)"),
+    ]
+    future = ls_export(annotation(created="9999-01-01T00:00:00Z"))
+    assert reasons("ls.json", future)[0][1].startswith("timestamp '9999-01-01T00:00:00Z' is in the future")
+
+
+def test_a_column_named_twice_rejects_the_file():
+    data = b"task_id,rater_id,answer,answer,submitted_at\n" + f"{T1},r1,yes,no,2020-06-01T10:00:00Z\n".encode()
+    assert reasons("f.csv", data) == [("file", "column 'answer' appears more than once in the header")]

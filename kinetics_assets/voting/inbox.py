@@ -9,14 +9,17 @@ trigger many classes.)
 A file's identity is (path, version), where the inbox supplies a version that changes whenever the content does
 (size and mtime for a folder, the object generation for a bucket). The cursor records the version seen per path,
 so a file is requested once, and again only when it is rewritten. Names starting with "." (files being written)
-are left alone and not recorded: they are picked up once renamed. Files that break the convention are recorded
-as seen and reported once in `skipped`.
+are left alone and not recorded: they are picked up once renamed. Files that break the convention (a subfolder,
+a name outside SAFE_PART, such as one with a space, an unknown class) are recorded as seen and reported once in
+`skipped`. The import of one class (class_vote_files) skips the same files, with the same reasons, so one odd
+name never fails the class's other files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -24,6 +27,8 @@ from pathlib import PurePosixPath
 from kinetics_assets.partitions import class_name
 
 VOTE_SUFFIXES = (".csv", ".json")
+# One part of an inbox path: safe in any filesystem or bucket, never hidden, never "..".
+SAFE_PART = re.compile(r"[A-Za-z0-9_%-][A-Za-z0-9_%.-]*")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ def _class_of(path: str, class_keys: Collection[str] | None) -> str:
     if len(parts) != 2:
         raise ValueError("expected {class_key}/{file name}")
     key, name = parts
+    if not SAFE_PART.fullmatch(name):
+        raise ValueError(f"file name {name!r} is not of [A-Za-z0-9_%.-] (not starting with '.')")
     if PurePosixPath(name).suffix.lower() not in VOTE_SUFFIXES:
         raise ValueError(f"not a vote file (expected {' or '.join(VOTE_SUFFIXES)})")
     class_name(key)  # raises for anything that is not a class key
@@ -100,3 +107,22 @@ def scan_inbox(files: Iterable[InboxFile], cursor: str | None,
             skipped.append((entry.path, str(exc)))
     batches = tuple(ClassBatch(key, tuple(by_class[key])) for key in sorted(by_class))
     return InboxScan(batches, tuple(skipped), json.dumps(seen, sort_keys=True, separators=(",", ":")))
+
+
+def class_vote_files(files: Iterable[InboxFile], class_key: str) -> tuple[list[InboxFile], list[tuple[str, str]]]:
+    """The vote files of one class to import, sorted by path, and (path, reason) for the other files under the
+    class's folder: those breaking the convention (as scan_inbox skips them) and hidden ones still being written."""
+    chosen, skipped = [], []
+    for entry in sorted(files, key=lambda f: f.path):
+        if not entry.path.startswith(f"{class_key}/"):
+            continue
+        if _hidden(entry.path):
+            skipped.append((entry.path, "hidden name (a file still being written): imported once renamed"))
+            continue
+        try:
+            _class_of(entry.path, {class_key})
+        except ValueError as exc:
+            skipped.append((entry.path, str(exc)))
+            continue
+        chosen.append(entry)
+    return chosen, skipped

@@ -4,7 +4,10 @@ Two formats arrive, chosen by file extension:
 
 `.csv` — one vote per row, UTF-8, header with (at least) `task_id, rater_id, answer, submitted_at`:
 answer is `yes`, `no` or `unsure`; submitted_at is an ISO-8601 timestamp with a timezone (`Z` or an offset:
-raters work in every timezone, so a naive time is ambiguous and rejected). Extra columns are ignored.
+raters work in every timezone, so a naive time is ambiguous and rejected) and not in the future (beyond
+MAX_CLOCK_SKEW: no vote is cast later than it is imported). Extra columns are ignored; a column named twice
+rejects the file, and a row the csv module cannot read (a field over its 131,072-character limit) is one
+rejected row.
 
 `.json` — a Label Studio export ("JSON" export type): a list of tasks, each with `data.task_id` (the id we
 exported, see tasks.py) and `annotations[]`, each annotation with `completed_by` (a user id, or an object with
@@ -27,7 +30,7 @@ import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +42,7 @@ VOTE_FIELDS = ("task_id", "rater_id", "answer", "submitted_at")
 VOTE_COLUMNS = [*VOTE_FIELDS, "source_file", "row"]
 REJECTED_COLUMNS = ["source_file", "row", "reason"]
 MAX_RATER_ID = 128
+MAX_CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of our clock a rater's platform clock may be
 
 
 class VoteError(ValueError):
@@ -71,7 +75,13 @@ def _timestamp(value: object) -> str:
         raise VoteError(f"malformed timestamp {value!r}: not ISO-8601") from None
     if moment.tzinfo is None:
         raise VoteError(f"malformed timestamp {value!r}: no timezone")
-    return moment.astimezone(UTC).isoformat()
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise VoteError(f"timestamp {value!r} is out of range") from None
+    if moment > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise VoteError(f"timestamp {value!r} is in the future (more than {MAX_CLOCK_SKEW} ahead of this clock)")
+    return moment.isoformat()
 
 
 def _rater(value: object) -> str:
@@ -94,12 +104,25 @@ def _validate(raw: RawVote, known_tasks: Collection[str]) -> dict:
 
 def _csv_votes(text: str) -> Iterator[RawVote]:
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in next(reader)]
+    try:
+        header = [name.strip() for name in next(reader)]
+    except csv.Error as exc:
+        raise VoteError(f"unreadable header: {exc}") from None
     missing = [name for name in VOTE_FIELDS if name not in header]
     if missing:
         raise VoteError(f"missing columns: {', '.join(missing)} (header: {', '.join(header)})")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise VoteError(f"column {', '.join(map(repr, repeated))} appears more than once in the header")
     index = {name: header.index(name) for name in VOTE_FIELDS}
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader resumes at the next line
+            yield RawVote(f"line {reader.line_num}", problem=f"unreadable CSV row: {exc}")
+            continue
         if not any(field.strip() for field in fields):
             continue
         row = f"line {reader.line_num}"
