@@ -24,11 +24,12 @@ import numpy as np
 import pytest
 
 from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
-from kinetics_assets.acquisition.failures import RetryPolicy
+from kinetics_assets.acquisition.failures import BreakerPolicy, FailureCategory, RetryPolicy, SessionRefused
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy
 from resources.clip_store import LocalClipStore, validate_relpath
 from resources.rate_limit import TokenBucket
+from resources.sandbox.faults import THROTTLED
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES
@@ -293,16 +294,32 @@ def test_rerun_answers_settled_clips_from_the_ledger_without_platform_requests(c
     assert all(e.downloads == 1 for e in entries if e.status == "done")
 
 
-def test_transient_faults_do_not_change_the_clip_set(clean_run, world_fields, requests, tmp_path):
+PINNED = 1_800_000_000.0  # the sandbox's fault clock in these tests: moved only by the pipeline's own sleeps
+
+
+def _wave_start(faults, after: float) -> float:
+    """The first second from `after` on at which the sandbox begins to throttle the session after 10 s without."""
+    return next(t for t in range(int(after), int(after) + 3600)
+                if faults.wave(t) and not any(faults.wave(t - k) for k in range(1, 11)))
+
+
+def test_faults_at_a_fifth_with_the_default_policies_do_not_change_the_clip_set(clean_run, world_fields, requests,
+                                                                                 tmp_path):
+    """429s, 503s, stalls, truncation and a throttled wave (met at the start, waited out by the breaker):
+    the default retry and breaker policies end with the clean run's clips, bytes and frames."""
     root, clean, _, _ = clean_run
-    flaky = SandboxPlatform(**world_fields, fault_rate=0.2, fault_seed=1)
-    sleeps: list[float] = []
+    flaky, clock = SandboxPlatform(**world_fields, fault_rate=0.2, fault_seed=1), FakeClock()
     try:
-        faulty, _ = _acquire(flaky, requests, tmp_path, retry=FAST_RETRIES, sleep=sleeps.append, jitter_seed=0)
+        faults = flaky.server.faults
+        clock.now = _wave_start(faults, PINNED)
+        faults.clock = clock
+        faulty, entries = _acquire(flaky, requests, tmp_path, sleep=clock.sleep, jitter_seed=0)
     finally:
         flaky.shutdown()
-    assert sum(o.attempts for o in faulty) > len(faulty) and sleeps, "faults were injected and retried"
+    assert faults.injected[THROTTLED] > 0 and sum(faults.injected.values()) > faults.injected[THROTTLED] + 3
+    assert sum(o.attempts for o in faulty) > len(faulty), "faults were injected and retried"
     assert [(o.key, o.status, o.relpath) for o in faulty] == [(o.key, o.status, o.relpath) for o in clean]
+    assert not [e for e in entries if e.category and FailureCategory.from_label(e.category).session_level]
     files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.mp4"))
     assert files == sorted(p.relative_to(root) for p in root.rglob("*.mp4"))
     for relpath in files:
@@ -310,9 +327,54 @@ def test_transient_faults_do_not_change_the_clip_set(clean_run, world_fields, re
         assert np.array_equal(_frames(tmp_path / relpath), _frames(root / relpath))
 
 
+def test_a_session_refused_through_every_backoff_stops_the_batch_and_touches_no_other_video(
+        platform, world_fields, requests, tmp_path):
+    """A throttled wave begins once the first clip is done and outlasts the breaker: the batch stops with
+    SessionRefused, the finished clip stays recorded, no other request gets a ledger entry; a later run
+    fetches the rest."""
+    world, today = platform.server.world, platform.server.clock
+    playable = [r for r in requests if r.folder == "candidates" and world.availability(r.youtube_id, today).available]
+    throttling, clock = SandboxPlatform(**world_fields, fault_rate=1.0, fault_kinds=[THROTTLED]), FakeClock()
+    try:
+        faults = throttling.server.faults
+        wave = _wave_start(faults, PINNED)
+        clock.now, faults.clock = wave - 5, clock  # before the wave: the first clips get through
+
+        def throttle_from_now(outcome) -> None:
+            clock.now = max(clock.now, wave)
+
+        with ClipLedger(tmp_path / "ledger.sqlite") as ledger, pytest.raises(SessionRefused) as refused:
+            acquire_clips(throttling, playable, LocalClipStore(root=str(tmp_path)), ledger, MotionStrategy(),
+                          rate_limit=CountingBucket(), concurrency=1, lookahead=0, retry=FAST_RETRIES,
+                          breaker=BreakerPolicy(backoffs=2, base_s=1.0), clip_format=ClipFormat(short_side=SHORT_SIDE),
+                          sleep=clock.sleep, on_outcome=throttle_from_now)
+        with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+            finished = ledger.entries()
+        assert len(finished) == 1 and finished[0].status == "done", "only the finished clip is recorded"
+        assert refused.value.untouched == len(playable) - len(finished) > 0
+        assert faults.injected[THROTTLED] > 0
+        clock.now = wave + 10  # the wave has passed
+        again, _ = _acquire(throttling, playable, tmp_path, retry=FAST_RETRIES, sleep=clock.sleep)
+    finally:
+        throttling.shutdown()
+    assert [o.status for o in again] == ["done"] * len(playable)
+    assert {o.key for o in again if o.skipped} == {e.clip_key for e in finished}
+
+
+def test_a_bot_check_an_old_run_recorded_as_permanent_is_tried_again(platform, requests, tmp_path):
+    """Ledgers written before session-level answers had their own kind hold bot checks as permanent failures."""
+    world, today = platform.server.world, platform.server.clock
+    request = next(r for r in requests if r.folder == "annotated" and world.availability(r.youtube_id, today).available)
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.record(request.key, request.youtube_id, "permanent_failure", 1, category="bot_check",
+                      message="Sign in to confirm you\u2019re not a bot")
+    [outcome], _ = _acquire(platform, [request], tmp_path)
+    assert outcome.status == "done" and not outcome.skipped
+
+
 def test_transient_failures_are_retried_by_the_next_run(world_fields, requests, tmp_path):
     playable = [r for r in requests if r.folder == "annotated"][:1]
-    down = SandboxPlatform(**world_fields, fault_rate=1.0)
+    down = SandboxPlatform(**world_fields, fault_rate=1.0, fault_kinds=["503"])
     try:
         [failed], _ = _acquire(down, playable, tmp_path, retry=RetryPolicy(attempts=2, base_s=0), sleep=lambda s: None)
     finally:

@@ -398,3 +398,17 @@ def test_one_pause_serves_every_worker_that_met_the_refusal():
     for thread in threads:
         thread.join(30)
     assert len(pauses) == 1
+
+
+@pytest.mark.parametrize("answer, category", [("session_rate_limited", FailureCategory.SESSION_RATE_LIMITED),
+                                              ("bot_check", FailureCategory.BOT_CHECK)])
+def test_the_sandbox_throttled_session_reaches_us_as_a_session_level_failure(platform, answer, category):
+    """The sandbox's throttled wave, through yt-dlp like YouTube's: transient and session-wide, never the video's."""
+    world = platform.server.world
+    video = GroundTruth(world).ids(kind="relevant")[0]
+    throttled = FaultConfig(rate=1.0, kinds=("throttled",), wave_s=60.0, wave_period_s=60.0)
+    with SandboxServer(world, world.config.epoch, throttled) as server:
+        moment = next(60.0 * slot for slot in range(1000) if server.faults.wave(60.0 * slot) == answer)
+        server.faults.clock = lambda: moment
+        failure = classify(_extraction_failure(platform, watch_url(server.base_url, video)))
+    assert failure.category is category and failure.category.session_level and not failure.permanent

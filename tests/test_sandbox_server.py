@@ -16,7 +16,14 @@ import re
 import pytest
 import requests
 
-from resources.sandbox.faults import FaultConfig, FaultInjector
+from resources.sandbox.faults import (
+    FAULT_KINDS,
+    REQUEST_KINDS,
+    THROTTLE_ANSWERS,
+    THROTTLED,
+    FaultConfig,
+    FaultInjector,
+)
 from resources.sandbox.server import SandboxServer, media_url, oembed_url, watch_url
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
@@ -218,35 +225,67 @@ def test_oembed_rejects_non_watch_urls(sandbox_server):
 # -- faults ---------------------------------------------------------------------------------
 
 
-def _decisions(config: FaultConfig, targets: list[str]) -> list[str | None]:
-    injector = FaultInjector(config)
-    return [injector.decide(t) for t in targets]
+PINNED = 1_800_000_000.0  # a fixed fault clock: the same faults every time
+
+
+def _decisions(config: FaultConfig, targets: list[str], now: float = PINNED) -> list[str | None]:
+    injector = FaultInjector(config, clock=lambda: now)
+    return [fault.kind if (fault := injector.decide(t)) else None for t in targets]
 
 
 def test_same_seed_gives_the_same_fault_sequence_and_another_seed_differs():
     targets = [f"/api/player?v={i:011d}" for i in range(40)] * 3
-    first = _decisions(FaultConfig(rate=0.5, seed=7), targets)
-    assert first == _decisions(FaultConfig(rate=0.5, seed=7), targets)
-    assert first != _decisions(FaultConfig(rate=0.5, seed=8), targets)
+    first = _decisions(FaultConfig(rate=0.5, seed=7, kinds=REQUEST_KINDS), targets)
+    assert first == _decisions(FaultConfig(rate=0.5, seed=7, kinds=REQUEST_KINDS), targets)
+    assert first != _decisions(FaultConfig(rate=0.5, seed=8, kinds=REQUEST_KINDS), targets)
     assert set(first) == {None, "429", "503", "timeout", "truncated"}
 
 
 def test_fault_decision_depends_on_the_target_and_attempt_not_on_interleaving():
     """Concurrent clients interleave differently; each target's own sequence must not change."""
     a, b = "/results?search_query=a", "/results?search_query=b"
-    together = FaultInjector(FaultConfig(rate=0.5, seed=3))
-    interleaved = [(t, together.decide(t)) for t in [a, b] * 10]
+    together = FaultInjector(FaultConfig(rate=0.5, seed=3), clock=lambda: PINNED)
+    interleaved = [(t, f.kind if (f := together.decide(t)) else None) for t in [a, b] * 10]
     alone_a = _decisions(FaultConfig(rate=0.5, seed=3), [a] * 10)
     assert [d for t, d in interleaved if t == a] == alone_a
+
+
+def test_faults_pass_with_time_so_a_later_rerun_meets_other_faults():
+    """A new server process at the same moment meets the same faults (reproducible); a rerun in a later window,
+    like a real platform's transient faults, meets others."""
+    config = FaultConfig(rate=0.5, seed=5, kinds=REQUEST_KINDS, window_s=10.0)
+    targets = [f"/api/player?v={i:011d}" for i in range(60)]
+    now = _decisions(config, targets, PINNED)
+    assert now == _decisions(config, targets, PINNED + 9.0), "same window, fresh process: same faults"
+    later = _decisions(config, targets, PINNED + 10.0)
+    assert later != now
+    failed_now = {t for t, d in zip(targets, now) if d}
+    assert any(d is None for t, d in zip(targets, later) if t in failed_now), "a failed request later succeeds"
 
 
 def test_fault_rate_zero_never_fires_and_rate_one_always_does():
     targets = [f"/t{i}" for i in range(50)]
     assert _decisions(FaultConfig(rate=0.0), targets) == [None] * 50
-    assert None not in _decisions(FaultConfig(rate=1.0), targets)
+    assert None not in _decisions(FaultConfig(rate=1.0, kinds=REQUEST_KINDS), targets)
 
 
-@pytest.mark.parametrize("bad", [{"rate": 1.5}, {"rate": -0.1}, {"kinds": ("404",)}, {"kinds": ()}])
+def test_throttled_waves_fall_on_the_clock_and_take_their_share_of_time():
+    config = FaultConfig(rate=0.2, seed=2, wave_s=3.0, wave_period_s=60.0)
+    injector = FaultInjector(config)
+    seconds = [PINNED + i for i in range(20_000)]
+    throttled = [injector.wave(t) for t in seconds]
+    share = sum(a is not None for a in throttled) / len(seconds)
+    assert share == pytest.approx(config.rate / len(FAULT_KINDS), rel=0.35)
+    assert set(throttled) == {None, *THROTTLE_ANSWERS}
+    runs = "".join("x" if a else "." for a in throttled).split(".")
+    assert max(len(run) for run in runs) == 3, "a wave lasts wave_s seconds, then passes"
+    assert [FaultInjector(config).wave(t) for t in seconds[:3000]] == throttled[:3000], "reproducible"
+    always = FaultInjector(FaultConfig(rate=1.0, kinds=(THROTTLED,), wave_s=60.0, wave_period_s=60.0))
+    assert all(always.wave(t) for t in seconds[:500])
+
+
+@pytest.mark.parametrize("bad", [{"rate": 1.5}, {"rate": -0.1}, {"kinds": ("404",)}, {"kinds": ()},
+                                 {"window_s": 0}, {"wave_s": 0}, {"wave_s": 61, "wave_period_s": 60}])
 def test_invalid_fault_config_is_refused(bad):
     with pytest.raises(ValueError):
         FaultConfig(**bad)
@@ -255,6 +294,7 @@ def test_invalid_fault_config_is_refused(bad):
 @pytest.fixture
 def faulty_server(sandbox_world, sandbox_server, request):
     with SandboxServer(sandbox_world, sandbox_server.clock, request.param) as server:
+        server.faults.clock = lambda: PINNED
         yield server
 
 
@@ -290,12 +330,32 @@ def test_timeout_fault_stalls_past_the_client_timeout(faulty_server):
         requests.get(faulty_server.base_url + "/results", params={"search_query": "x"}, timeout=0.3)
 
 
+ALWAYS_THROTTLED = FaultConfig(rate=1.0, kinds=(THROTTLED,), wave_s=60.0, wave_period_s=60.0)
+
+
+@pytest.mark.parametrize("faulty_server", [ALWAYS_THROTTLED], indirect=True)
+def test_a_throttled_session_gets_youtubes_words_and_429s(faulty_server, public_video):
+    base, answer = faulty_server.base_url, faulty_server.faults.wave(PINNED)
+    player = requests.get(f"{base}/api/player", params={"v": public_video.id}, timeout=30)
+    status = player.json()["playabilityStatus"]
+    assert player.status_code == 200 and "streamingData" not in player.json()
+    words = {"session_rate_limited": "This content isn't available, try again later.",
+             "bot_check": "Sign in to confirm you\u2019re not a bot"}[answer]
+    assert words in json.dumps(status["errorScreen"], ensure_ascii=False)
+    page = requests.get(watch_url(base, public_video.id), timeout=30)
+    assert page.status_code == 200 and "ytInitialPlayerResponse" in page.text and "streamingData" not in page.text
+    for url in (media_url(base, public_video.id), oembed_url(base, public_video.id), f"{base}/results?search_query=x"):
+        assert requests.get(url, timeout=30).status_code == 429
+    assert faulty_server.faults.injected[THROTTLED] == 5
+
+
 def test_fault_sequence_seen_over_http_is_reproducible(sandbox_world, sandbox_server):
     paths = [f"/results?search_query=q{i % 4}" for i in range(24)]
 
     def statuses() -> list[int]:
         config = FaultConfig(rate=0.5, seed=11, kinds=("429", "503"))
         with SandboxServer(sandbox_world, sandbox_server.clock, config) as server:
+            server.faults.clock = lambda: PINNED
             return [requests.get(server.base_url + p, timeout=30).status_code for p in paths]
 
     first = statuses()

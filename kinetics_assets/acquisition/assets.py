@@ -22,6 +22,7 @@ from kinetics_assets.editions.statistics import clips_per_class
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.policy import CurationPolicy
+from kinetics_assets.session_retry import retry_step_if_session_refused
 from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
 from resources.ledgers import Ledgers
@@ -169,7 +170,7 @@ def fetch_clips(
     ledgers: Ledgers,
 ):
     """Fetch clips through the shared ledger; yields the outcome table and the transient-failure check."""
-    with ledgers.clip_ledger() as ledger:
+    with ledgers.clip_ledger() as ledger, retry_step_if_session_refused():
         outcomes = acquire_clips(
             video_platform,
             requests,

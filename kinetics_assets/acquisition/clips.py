@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,12 @@ from yt_dlp.utils import download_range_func
 from kinetics_assets.acquisition.failures import (
     AcquisitionError,
     Attempted,
+    BreakerPolicy,
     Failure,
     FailureCategory,
     RetryPolicy,
+    SessionBreaker,
+    SessionRefused,
     call_with_retries,
 )
 from kinetics_assets.acquisition.ledger import ClipLedger, LedgerEntry
@@ -269,6 +272,7 @@ class _Job:
     sleep: Callable[[float], None]
     jitter_seed: int | None
     download_slots: threading.BoundedSemaphore
+    breaker: SessionBreaker
     _local: threading.local = field(default_factory=threading.local)
     _opened: list = field(default_factory=list)
 
@@ -299,11 +303,12 @@ class _Job:
 
     def run(self, request: ClipRequest) -> ClipOutcome:
         earlier = self.ledger.get(request.key)
-        if earlier is not None and (earlier.status == "permanent_failure" or (
+        if earlier is not None and (_still_permanent(earlier) or (
                 earlier.status == "done" and earlier.relpath and self.store.exists(earlier.relpath))):
             return self._from_ledger(earlier)
         rng = random.Random(f"{self.jitter_seed}/{request.key}") if self.jitter_seed is not None else None
-        attempted: Attempted[_Fetched] = call_with_retries(_ClipTask(self, request), self.retry, self.sleep, rng)
+        attempted: Attempted[_Fetched] = call_with_retries(_ClipTask(self, request), self.retry, self.sleep, rng,
+                                                           self.breaker)
         if attempted.value is not None:
             return self._record_done(request, attempted.value, attempted.attempts)
         return self._record_failure(request, attempted.failure, attempted.attempts)
@@ -340,6 +345,17 @@ class _Job:
                            message=failure.message, attempts=attempts)
 
 
+def _still_permanent(entry: LedgerEntry) -> bool:
+    """A permanent failure an earlier run recorded, in a category that is still permanent (ledgers written
+    before session-level answers had their own kind hold bot checks and session rate limits as permanent)."""
+    if entry.status != "permanent_failure":
+        return False
+    try:
+        return FailureCategory.from_label(entry.category or "").permanent
+    except ValueError:
+        return False
+
+
 def acquire_clips(
     platform: VideoPlatform,
     requests: Iterable[ClipRequest],
@@ -351,6 +367,7 @@ def acquire_clips(
     concurrency: int = 4,
     lookahead: int = 1,
     retry: RetryPolicy = RetryPolicy(),
+    breaker: BreakerPolicy = BreakerPolicy(),
     clip_format: ClipFormat = ClipFormat(),
     sleep: Callable[[float], None] = time.sleep,
     jitter_seed: int | None = None,
@@ -361,6 +378,11 @@ def acquire_clips(
     Reruns are cheap: clips the ledger has as done (file present) and permanent failures are answered from
     the ledger without touching the platform; transient failures are tried again. `concurrency` bounds the
     downloads running at once, `lookahead` the requests being localized beside them.
+
+    A session-level answer (throttled, bot check) to any request pauses the whole batch (`breaker`); if the
+    session is still refused after its backoffs, the batch stops and `SessionRefused` is raised once the
+    requests under way have settled: what finished is recorded, every other request is left untouched (no
+    ledger entry), for a later run. Our own bugs stop the batch too, and propagate.
     """
     if concurrency < 1 or lookahead < 0:
         raise ValueError(f"concurrency must be >= 1 and lookahead >= 0, got {concurrency} and {lookahead}")
@@ -369,8 +391,9 @@ def acquire_clips(
     if duplicated:
         raise ValueError(f"the same clip is requested more than once: {', '.join(duplicated[:5])}")
     bucket = rate_limit.bucket() if isinstance(rate_limit, RateLimit) else rate_limit
+    breaker_rng = random.Random(f"{jitter_seed}/breaker") if jitter_seed is not None else random.Random()
     job = _Job(platform, store, ledger, strategy or MotionStrategy(), bucket, retry, clip_format, sleep, jitter_seed,
-               threading.BoundedSemaphore(concurrency))
+               threading.BoundedSemaphore(concurrency), SessionBreaker(breaker, sleep, breaker_rng))
     store.sweep_staging()
 
     def run(request: ClipRequest) -> ClipOutcome:
@@ -381,6 +404,25 @@ def acquire_clips(
 
     try:
         with ThreadPoolExecutor(max_workers=concurrency + lookahead, thread_name_prefix="clip") as pool:
-            return list(pool.map(run, requests))
+            futures = [pool.submit(run, request) for request in requests]
+            return _collect(futures)
     finally:
         job.close()
+
+
+def _collect(futures: list[Future[ClipOutcome]]) -> list[ClipOutcome]:
+    """The outcomes in request order; on the first bug, the requests not started are cancelled and it is
+    raised; a refused session is raised after every request has settled, counting those left untouched."""
+    outcomes, refused = [], None
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except SessionRefused as err:
+            refused = refused or err
+        except BaseException:
+            for pending in futures:
+                pending.cancel()
+            raise
+    if refused is not None:
+        raise refused.with_untouched(len(futures) - len(outcomes)) from refused
+    return outcomes

@@ -112,7 +112,7 @@ _SLOW_DOWN = ("slow down (a lower RateLimit.rate_per_s, VideoPlatform.sleep_inte
 _COOKIES = "pass cookies of a logged-in session (VideoPlatform.cookie_file, `--cookie-file`)"
 ADVICE = {
     FailureCategory.BOT_CHECK: (
-        f"The platform wants proof this is not a bot. {_COOKIES.capitalize()}, {_SLOW_DOWN}, and give yt-dlp "
+        f"The platform wants proof this is not a bot: {_COOKIES}, {_SLOW_DOWN}, and give yt-dlp "
         "a JavaScript runtime for the platform's challenges (VideoPlatform.js_runtimes, `--js-runtime node`; "
         "deno on PATH is the default) with its solver scripts (the yt-dlp-ejs package, or "
         "VideoPlatform.remote_components, `--remote-component`)."

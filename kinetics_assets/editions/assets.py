@@ -14,6 +14,7 @@ from kinetics_assets.editions.statistics import beside_paper, clips_per_class, t
 from kinetics_assets.editions.taxonomy import taxonomy_table
 from kinetics_assets.metadata import png_markdown, table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
+from kinetics_assets.session_retry import retry_step_if_session_refused
 from resources.editions import EditionCatalog
 from resources.rate_limit import RateLimit
 from resources.storage import LocalArtifactStore
@@ -132,14 +133,21 @@ def _metadata_fetcher(platform: VideoPlatform, rate_limit: RateLimit):
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, pool="video_platform")
 def edition_availability(
-    edition_annotations: pd.DataFrame, editions: EditionCatalog, video_platform: VideoPlatform, rate_limit: RateLimit
+    context: dg.AssetExecutionContext,
+    edition_annotations: pd.DataFrame,
+    editions: EditionCatalog,
+    video_platform: VideoPlatform,
+    rate_limit: RateLimit,
 ) -> dg.Output[pd.DataFrame]:
-    """Link-rot check of the current edition: which videos still play, and why the others are gone."""
+    """Link-rot check of the current edition: which videos still play, and why the others are gone.
+
+    A session the platform keeps refusing decides nothing: the step is retried later (`session_retry`)."""
     rows = current_rows(edition_annotations, editions)
-    availability = check_availability(
-        rows["youtube_id"], _metadata_fetcher(video_platform, rate_limit),
-        retry=RetryPolicy(), concurrency=8, sleep=time.sleep,
-    )
+    with retry_step_if_session_refused(context):
+        availability = check_availability(
+            rows["youtube_id"], _metadata_fetcher(video_platform, rate_limit),
+            retry=RetryPolicy(), concurrency=8, sleep=time.sleep,
+        )
     gone = availability[availability["status"] == "gone"]
     lost = rows[rows["youtube_id"].isin(gone["youtube_id"])]
     return dg.Output(

@@ -1,9 +1,12 @@
 """Link-rot: which of an edition's videos can still be played, and why the others cannot.
 
 Each video's public metadata is requested once through the platform (yt-dlp, no media). A permanent failure
-(removed, private, copyright, terminated account, country block, sign-in) marks the video gone with its
-category; a transient one (throttling, outage, timeout) is retried with backoff and, if it persists, leaves the
-video ``unknown`` — never gone: a flaky network must not delete clips from a dataset.
+(removed, private, copyright, terminated account, country block, sign-in, members-only) marks the video gone
+with its category; a transient one (outage, timeout) is retried with backoff and, if it persists, leaves the
+video ``unknown``, as does a premiere not out yet — never gone: a flaky network must not delete clips from a
+dataset. A session-level answer (throttled, bot check, captcha) says nothing about any video: the check pauses
+every probe, backs off, and if the session stays refused raises `SessionRefused` instead of returning a table,
+so not one video's status is decided from it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from kinetics_assets.acquisition.failures import RetryPolicy, call_with_retries
+from kinetics_assets.acquisition.failures import BreakerPolicy, RetryPolicy, SessionBreaker, call_with_retries
 
 AVAILABILITY_COLUMNS = ["youtube_id", "status", "category", "message", "attempts", "country", "upload_date", "height"]
 
@@ -27,15 +30,18 @@ def check_availability(
     concurrency: int,
     sleep: Callable[[float], None],
     seed: int | None = None,
+    breaker: BreakerPolicy = BreakerPolicy(),
 ) -> pd.DataFrame:
-    """One row per distinct video: ``available``, ``gone`` (permanent failure) or ``unknown`` (transient),
-    with the public facts later stages use (upload country, upload date, source height) where it plays."""
+    """One row per distinct video: ``available``, ``gone`` (permanent failure) or ``unknown`` (transient, or not
+    out yet), with the public facts later stages use (upload country, upload date, source height) where it
+    plays. Raises `SessionRefused` when the platform refuses the session through every `breaker` backoff."""
     ids = sorted(set(video_ids))
+    session = SessionBreaker(breaker, sleep, random.Random(None if seed is None else f"{seed}/breaker"))
 
     def check(index_and_id: tuple[int, str]) -> dict:
         index, video_id = index_and_id
         rng = random.Random(None if seed is None else seed * 1_000_003 + index)
-        attempted = call_with_retries(lambda: fetch_metadata(video_id), retry, sleep, rng)
+        attempted = call_with_retries(lambda: fetch_metadata(video_id), retry, sleep, rng, session)
         failure, info = attempted.failure, attempted.value or {}
         if failure is None:
             status, category, message = "available", None, None

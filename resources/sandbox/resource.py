@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr
 from yt_dlp.extractor.common import InfoExtractor
 
 from resources.media_tools import user_cache_dir
-from resources.sandbox.faults import FaultConfig
+from resources.sandbox.faults import FAULT_KINDS, FaultConfig
 from resources.sandbox.server import SandboxServer, oembed_url, watch_url
 from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
 from resources.sandbox.ytdlp_extractors import SandboxIE, SandboxSearchIE
@@ -41,8 +41,10 @@ class SandboxPlatform(VideoPlatform):
     annual_removal_rate: float = Field(default=0.03, ge=0, description="Link-rot hazard per year.")
     cache_dir: str | None = Field(default=None, description="World cache (index + media); None = per-user cache dir.")
     clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = epoch + 1 year.")
-    fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of requests that fail transiently.")
+    fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of faulty answers: transient request "
+                              "failures (429, 503, stalls, truncation) and throttled-session waves.")
     fault_seed: int = Field(default=0)
+    fault_kinds: list[str] = Field(default=list(FAULT_KINDS), description=f"Faults to inject, of {FAULT_KINDS}.")
 
     _server: SandboxServer | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -77,7 +79,7 @@ class SandboxPlatform(VideoPlatform):
             if self._server is None:
                 config = self.world_config()
                 world = World(config, pathlib.Path(self.cache_dir) if self.cache_dir else user_cache_dir() / "sandbox")
-                faults = FaultConfig(rate=self.fault_rate, seed=self.fault_seed)
+                faults = FaultConfig(rate=self.fault_rate, seed=self.fault_seed, kinds=tuple(self.fault_kinds))
                 self._server = SandboxServer(world, self.clock_date(config), faults).start()
             return self._server
 

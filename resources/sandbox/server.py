@@ -3,8 +3,9 @@
 Shaped like the real platform so the pipeline reaches it through the same code paths as
 production (yt-dlp extractors, ffmpeg over HTTP, an oEmbed probe): a search endpoint, a watch
 page embedding the player response, a JSON player API, seekable media with HTTP Range support,
-and oEmbed. Unavailable videos answer with the platform's own playability messages. The clock
-is settable so tests can move time past a removal date.
+and oEmbed. Unavailable videos answer with the platform's own playability messages, and a throttled
+session (a fault wave, see faults.py) with YouTube's session-level ones. The clock is settable so tests can
+move time past a removal date.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from resources.sandbox.faults import FaultConfig, FaultInjector
+from resources.sandbox.faults import THROTTLED, FaultConfig, FaultInjector
 from resources.sandbox.render import preview_size
 from resources.video_platform import validate_video_id
 
@@ -133,6 +134,32 @@ def player_response(video_id: str, found: Listing | None, base_url: str) -> dict
     }
 
 
+# What YouTube's player response says to a throttled session (playabilityStatus with its errorScreen), by answer.
+_THROTTLED_STATUS = {
+    "session_rate_limited": {
+        "status": "ERROR",
+        "reason": "Video unavailable",
+        "errorScreen": {"playerErrorMessageRenderer": {
+            "reason": {"simpleText": "Video unavailable"},
+            "subreason": {"runs": [{"text": "This content isn't available, try again later."}]},
+        }},
+    },
+    "bot_check": {
+        "status": "LOGIN_REQUIRED",
+        "reason": "Sign in to confirm you\u2019re not a bot",
+        "errorScreen": {"playerErrorMessageRenderer": {
+            "reason": {"runs": [{"text": "Sign in to confirm you\u2019re not a bot"}]},
+            "subreason": {"runs": [{"text": "This helps protect our community. "}, {"text": "Learn more"}]},
+        }},
+    },
+}
+
+
+def throttled_player_response(video_id: str, answer: str) -> dict[str, Any]:
+    """The player response a throttled session gets for any video: no details, no formats, YouTube's words."""
+    return {"playabilityStatus": _THROTTLED_STATUS[answer], "videoId": video_id}
+
+
 def watch_page(response: dict[str, Any]) -> str:
     """An HTML watch page embedding the player response the way the real platform does."""
     title = response.get("videoDetails", {}).get("title") or response["playabilityStatus"].get("reason", "")
@@ -182,9 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 return self._send_text(HTTPStatus.NOT_FOUND, f"no such page: {url.path}", head)
             fault = sandbox.faults.decide(self.path)
-            if fault in ("429", "503", "timeout"):
-                return self._inject(fault)
-            route(sandbox, url.path, parse_qs(url.query), head, truncate=fault == "truncated")
+            if fault is not None and fault.kind == THROTTLED:
+                return self._throttled(route, parse_qs(url.query), fault.answer, head)
+            if fault is not None and fault.kind in ("429", "503", "timeout"):
+                return self._inject(fault.kind)
+            route(sandbox, url.path, parse_qs(url.query), head, truncate=fault is not None and fault.kind == "truncated")
         except BadRequest as err:
             self._send_text(HTTPStatus.BAD_REQUEST, f"Bad Request: {err}", head)
 
@@ -257,6 +286,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(HTTPStatus.OK, body, head, truncate)
 
     # -- response writing ------------------------------------------------------------------
+    def _throttled(self, route, query: dict, answer: str, head: bool) -> None:
+        """A throttled session: the player says so in its playability status; everything else answers 429."""
+        if route in (self._watch, self._player):
+            response = throttled_player_response(_request_video_id(_single(query, "v")), answer)
+            if route == self._watch:
+                return self._send(HTTPStatus.OK, watch_page(response).encode(), "text/html; charset=utf-8", head)
+            return self._send_json(HTTPStatus.OK, response, head)
+        self._inject("429")
+
     def _inject(self, fault: str) -> None:
         config = self.server.sandbox.faults.config
         if fault == "timeout":
@@ -358,7 +396,7 @@ class SandboxServer:
 
     def __init__(self, world: World, clock: datetime.date, faults: FaultConfig | None = None) -> None:
         self.world = world
-        self.faults = FaultInjector(faults or FaultConfig())
+        self.faults = FaultInjector(faults or FaultConfig())  # its `clock` (wall time) decides when faults fall
         self._clock = clock
         self._httpd: _SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -68,6 +68,20 @@ class _SandboxBaseIE(InfoExtractor):
                 retry.error = err
 
 
+def _reason(status: dict) -> str:
+    """The reason as yt-dlp's YouTube extractor words it (extractor/youtube/_video.py): the error screen's
+    subreason joined to the reason (except after a sign-in request), and yt-dlp's note on a session rate limit."""
+    reason = status.get("reason") or "Video unavailable"
+    screen = (status.get("errorScreen") or {}).get("playerErrorMessageRenderer") or {}
+    subreason = "".join(run.get("text", "") for run in (screen.get("subreason") or {}).get("runs", [])).strip()
+    if subreason and subreason != reason and "sign in" not in reason.lower():
+        reason += f". {subreason}"
+    if "This content isn't available, try again later" in reason:
+        reason = (f"{reason.strip().removesuffix('.')}. The current session has been rate-limited by YouTube for "
+                  "up to an hour")
+    return reason
+
+
 class SandboxIE(_SandboxBaseIE):
     IE_NAME = "sandbox"
     IE_DESC = "Local sandbox video platform"
@@ -97,7 +111,7 @@ class SandboxIE(_SandboxBaseIE):
 
     def _raise_unplayable(self, status: dict, video_id: str) -> None:
         """Raise yt-dlp's standard error for an unplayable video, carrying the platform's reason."""
-        kind, reason = status.get("status"), status.get("reason") or "Video unavailable"
+        kind, reason = status.get("status"), _reason(status)
         if kind == "OK":
             return
         if kind == "UNPLAYABLE" and "country" in reason.lower():
