@@ -67,6 +67,9 @@ class FailureCategory(enum.Enum):
     MEMBERS_ONLY = ("members_only", Persistence.PERMANENT)
     SIGN_IN_REQUIRED = ("sign_in_required", Persistence.PERMANENT)
     UNAVAILABLE = ("unavailable", Persistence.PERMANENT)
+    # The request's own fate, not the video's: the window asks for frames the video does not have.
+    WINDOW_OUTSIDE_VIDEO = ("window_outside_video", Persistence.PERMANENT)
+    WINDOW_TOO_SHORT = ("window_too_short", Persistence.PERMANENT)
     UPCOMING = ("upcoming", Persistence.LATER)
     SESSION_RATE_LIMITED = ("session_rate_limited", Persistence.SESSION)
     BOT_CHECK = ("bot_check", Persistence.SESSION)
