@@ -3,20 +3,27 @@
 Protects: a session-level answer (YouTube's session rate limit, bot check, 429) met while checking link-rot
 pauses every probe and, once the session is given up, raises SessionRefused instead of marking any video gone
 or unknown; a throttled wave that passes leaves the same table as no wave; our own bugs propagate and fail the
-check; the step surfaces a refused session as a delayed Dagster retry.
+check; the step surfaces a refused session as a delayed Dagster retry. End to end on the sandbox: its
+throttled wave met by the real link-rot fetcher (yt-dlp) leaves the clean table, or raises SessionRefused.
 """
 
 from __future__ import annotations
 
 import threading
+import types
 
 import dagster as dg
 import pytest
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from kinetics_assets.acquisition.failures import BreakerPolicy, RetryPolicy, SessionRefused
+from kinetics_assets.editions.assets import _metadata_fetcher
 from kinetics_assets.editions.availability import check_availability
 from kinetics_assets.session_retry import RETRY_AFTER_S, retry_step_if_session_refused
+from resources.rate_limit import TokenBucket
+from resources.sandbox.resource import SandboxPlatform
+from resources.sandbox.truth import GroundTruth
+from resources.sandbox.world import DEMO_CLASSES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,3 +104,50 @@ def test_the_step_is_retried_later_when_the_session_is_refused():
             _check(platform, backoffs=1)
     assert retry.value.seconds_to_wait == RETRY_AFTER_S and retry.value.max_retries >= 1
     assert isinstance(retry.value.__cause__, SessionRefused)
+
+
+# -- end to end on the sandbox: a throttled wave during the link-rot check ---------------------------------------
+class FaultClock:
+    """The sandbox's fault clock, moved only by the check's own (injected) sleeps."""
+
+    def __init__(self, now: float) -> None:
+        self.now, self._lock = now, threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+def _sandbox_check(platform, ids, clock: FaultClock, breaker: BreakerPolicy = BreakerPolicy()):
+    budget = types.SimpleNamespace(bucket=lambda: TokenBucket(rate_per_s=1000.0, burst=1000))  # RateLimit's part used
+    return check_availability(ids, _metadata_fetcher(platform, budget),
+                              retry=RetryPolicy(), concurrency=4, sleep=clock.sleep, seed=0, breaker=breaker)
+
+
+def test_a_throttled_wave_during_the_sandbox_link_rot_check_changes_no_videos_status(tmp_path):
+    fields = {"classes": list(DEMO_CLASSES[:3]), "relevant_per_class": 8, "distractors_per_class": 0,
+              "compilations_per_class": 0, "annual_removal_rate": 0.5, "clock": "2022-01-01",
+              "cache_dir": str(tmp_path)}
+    clean_platform = SandboxPlatform(**fields)
+    throttled_platform = SandboxPlatform(**fields, fault_rate=1.0, fault_kinds=["throttled"])
+    try:
+        ids = GroundTruth(clean_platform.server.world).ids(kind="relevant")
+        clean = _sandbox_check(clean_platform, ids, FaultClock(0.0))
+        faults = throttled_platform.server.faults
+        start = next(float(t) for t in range(0, 3600) if faults.wave(t))  # the check begins inside a wave
+        clock = FaultClock(start)
+        faults.clock = clock
+        throttled = _sandbox_check(throttled_platform, ids, clock)
+        assert faults.injected["throttled"] > 0 and clock.now > start
+        with pytest.raises(SessionRefused):  # a wave longer than the breaker's patience decides nothing either
+            faults.clock = FaultClock(start)
+            _sandbox_check(throttled_platform, ids, faults.clock, BreakerPolicy(backoffs=1, base_s=0.5))
+    finally:
+        clean_platform.shutdown()
+        throttled_platform.shutdown()
+    columns = ["youtube_id", "status", "category"]
+    assert {"available", "gone"} <= set(clean["status"])
+    assert throttled[columns].equals(clean[columns])
