@@ -53,22 +53,26 @@ def stats(
     edition: str = typer.Option("", help="edition whose class list validates labels (default: guessed)"),
 ) -> None:
     """Print Table 1 rows (clips per class) for annotation files and a summary of rejected rows."""
-    from kinetics_assets.editions.annotations import guess_edition, import_annotations
-    from kinetics_assets.editions.statistics import table1
+    from kinetics_assets.editions.annotations import AnnotationFileError, guess_edition
+    from kinetics_assets.editions.statistics import file_statistics
 
-    chosen = edition or guess_edition(files)
-    result = import_annotations(files, chosen)
-    rows = table1(result.rows, chosen)
-    typer.echo(f"Edition: {chosen} ({len(result.rows)} rows accepted from {len(files)} file(s))\n")
-    typer.echo(rows.to_markdown(index=False) if not rows.empty else "no labelled rows to count")
+    try:
+        chosen = edition or guess_edition(files)
+    except AnnotationFileError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from None
+    result = file_statistics(files, chosen)
+    if result.refused:
+        for refused in result.refused:
+            typer.echo(f"Error: {refused.source_file}: {refused.reason}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"Edition: {chosen} ({result.accepted} rows accepted from {len(files)} file(s))\n")
+    typer.echo(result.table.to_markdown(index=False) if not result.table.empty else "no labelled rows to count")
     for note in result.notes:
         typer.echo(f"note: {note}")
-    typer.echo(
-        f"\nRejected rows: {len(result.rejected)}; exact duplicates collapsed: {result.duplicates_collapsed}"
-    )
-    if not result.rejected.empty:
-        by_reason = result.rejected.groupby("reason").size().sort_values(ascending=False)
-        for reason, count in by_reason.head(20).items():
-            typer.echo(f"  {count:6d}  {reason}")
-        first = result.rejected.iloc[0]
-        typer.echo(f"  first: {first.source_file}:{first.line}")
+    rejected = sum(result.rejected_by_reason.values())
+    typer.echo(f"\nRejected rows: {rejected}; exact duplicates collapsed: {result.duplicates_collapsed}")
+    for reason, count in result.rejected_by_reason.most_common(20):
+        typer.echo(f"  {count:6d}  {reason}")
+    if result.first_rejection:
+        typer.echo(f"  first: {result.first_rejection.source_file}:{result.first_rejection.line}")

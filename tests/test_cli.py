@@ -45,6 +45,41 @@ def test_stats_summarises_rejected_rows(tmp_path):
     assert f"first: {path}:3" in result.output
 
 
+def test_stats_rejects_an_over_long_line_and_counts_the_rest(tmp_path):
+    """The edition is guessed (a csv.DictReader pass crashed on a field over 131,072 characters)."""
+    path = tmp_path / "long.csv"
+    path.write_text("label,youtube_id,time_start,time_end,split\n"
+                    "abseiling,0wR5jVB-WPk,0,10,train\n"
+                    f"abseiling,0wR5jVB-WPk,0,10,{'x' * 200_000}\n"
+                    "abseiling,3caPS4FHFF8,36,46,train\n")
+    result = runner.invoke(app, ["stats", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "(2 rows accepted from 1 file(s))" in result.output
+    assert "Rejected rows: 1; exact duplicates collapsed: 0" in result.output
+    assert "1  line longer than 131072 bytes (the csv module's field limit)" in result.output
+    assert f"first: {path}:3" in result.output
+
+
+@pytest.mark.parametrize("edition", [[], ["--edition", "Kinetics-400"]])
+def test_stats_on_utf16_text_is_an_error_naming_the_file(tmp_path, edition):
+    path = tmp_path / "utf16.csv"
+    path.write_text("label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,0,10,train\n",
+                    encoding="utf-16")
+    result = runner.invoke(app, ["stats", str(path), *edition])
+    assert result.exit_code == 2, result.output
+    assert f"Error: {path}: UTF-16 text (byte-order mark ff fe), not UTF-8: save it as UTF-8" in result.output
+    assert "rows accepted" not in result.output
+
+
+@pytest.mark.timeout(20)
+def test_stats_refuses_a_fifo_at_once(tmp_path):
+    fifo = tmp_path / "ann.csv"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["stats", str(fifo)])
+    assert result.exit_code == 2, result.output
+    assert f"Error: {fifo}: not a regular file (a FIFO); give an annotation CSV" in result.output
+
+
 def _stat(pid: int) -> list[str] | None:
     """/proc's state, parent, ... of a live process; None when it is gone (or a zombie)."""
     try:

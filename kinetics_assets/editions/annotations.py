@@ -300,7 +300,7 @@ KEY_DTYPE = np.dtype([("label", "<i2"), ("split", "i1"), ("youtube_id", "S11"), 
                       ("time_end", "<f8")])
 EXTRA_DTYPE = np.dtype([("is_cc", "i1"), ("source", "<i4"), ("line", "<i8")])
 NONE_CODE = -1  # no label (test files), no is_cc
-CHUNK_ROWS = 65_536
+CHUNK_ROWS = 16_384
 
 
 def _key_hashes(keys: np.ndarray) -> np.ndarray:
