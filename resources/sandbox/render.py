@@ -5,8 +5,8 @@ own seed fixes the APPEARANCE (background, colours, sizes, placement, speed jitt
 tell classes apart by how things move, which is what a small 3D-conv net should learn. Outside the action
 segment the scene is still or drifts slowly (periods of many seconds, unlike any action).
 
-Everything here is pure numpy + PyAV; the same spec always yields the same frames and (with one encoder thread)
-the same MP4 bytes.
+Everything here is pure numpy + PyAV; the same spec always yields the same frames and (see `encode_mp4`) the same
+MP4 bytes in every process.
 """
 
 from __future__ import annotations
@@ -386,8 +386,8 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
 def encode_mp4(spec: MediaSpec, path: Path, preview: bool = False) -> Path:
     """Render and encode to H.264/yuv420p MP4 with +faststart (moov first, so players can seek over HTTP).
 
-    ``preview`` encodes the low-resolution rendition (frames scaled to ``preview_size``). One encoder thread and
-    bit-exact muxing make the bytes reproducible; the file appears atomically.
+    ``preview`` encodes the low-resolution rendition (frames scaled to ``preview_size``). One encoder thread,
+    bit-exact muxing and no macroblock tree make the bytes reproducible; the file appears atomically.
     """
     width, height, fps, crf = spec_geometry(spec)
     full_size = (width, height)
@@ -397,8 +397,12 @@ def encode_mp4(spec: MediaSpec, path: Path, preview: bool = False) -> Path:
     try:
         with av.open(str(tmp), mode="w", format="mp4",
                      options={"movflags": "+faststart", "fflags": "+bitexact"}) as container:
+            # mbtree=0: x264's AVX-512 macroblock-tree propagation (B-frames) reads buffers it never wrote, so with
+            # it a video's pixels depend on what earlier encodes left on the heap (previews of small re-uploads
+            # drifted by up to 94 grey levels between two processes, moving the localizer's windows).
             stream = container.add_stream("libx264", rate=fps, options={
-                "crf": str(crf), "preset": "veryfast", "threads": "1", "flags": "+bitexact"})
+                "crf": str(crf), "preset": "veryfast", "threads": "1", "flags": "+bitexact",
+                "x264-params": "mbtree=0"})
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.codec_context.gop_size = 2 * fps
             stream.codec_context.thread_count = 1
