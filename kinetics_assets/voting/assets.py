@@ -10,7 +10,7 @@ from jobs import VOTING_JOB
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.voting.aggregate import AcceptanceRule, agreement, decide, rater_quality
-from kinetics_assets.voting.inbox import scan_inbox
+from kinetics_assets.voting.inbox import class_vote_files, scan_inbox
 from kinetics_assets.voting.tasks import LABEL_STUDIO_CONFIG, build_tasks, label_studio_tasks, tasks_csv
 from kinetics_assets.voting.yields import class_yields as yield_table
 from kinetics_assets.voting.yields import yields_markdown
@@ -104,11 +104,10 @@ def rater_votes(
     key = class_key(name)
     known = set(annotation_tasks["task_id"])
     ledger = ledgers.vote_ledger()
-    reports = [
-        ledger.import_file(entry.path, crowd_inbox.read_votes(entry.path), known)
-        for entry in crowd_inbox.vote_files()
-        if entry.path.startswith(f"{key}/")
-    ]
+    entries, skipped = class_vote_files(crowd_inbox.vote_files(), key)
+    for path, reason in skipped:
+        context.log.warning(f"vote file {path} skipped: {reason}")
+    reports = [ledger.import_file(entry.path, crowd_inbox.read_votes(entry.path), known) for entry in entries]
     votes = ledger.votes(known)
     rejected = pd.concat([r.rejected for r in reports], ignore_index=True) if reports else pd.DataFrame()
     files = pd.DataFrame(
@@ -124,6 +123,7 @@ def rater_votes(
             "files": table(files),
             "rejected_rows": len(rejected),
             "rejected_sample": table(rejected, limit=20),
+            "skipped_files": table(pd.DataFrame(skipped, columns=["file", "reason"])),
         },
     )
 
