@@ -18,15 +18,22 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
 import pytest
 
-from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_clips
-from kinetics_assets.acquisition.failures import BreakerPolicy, FailureCategory, RetryPolicy, SessionRefused
+from kinetics_assets.acquisition.clips import ClipFormat, ClipProbe, ClipRequest, acquire_clips
+from kinetics_assets.acquisition.failures import (
+    AcquisitionError,
+    BreakerPolicy,
+    FailureCategory,
+    RetryPolicy,
+    SessionRefused,
+)
 from kinetics_assets.acquisition.ledger import ClipLedger
-from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy
+from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy, Window
 from resources.clip_store import LocalClipStore, validate_relpath
 from resources.rate_limit import TokenBucket
 from resources.sandbox.faults import THROTTLED
@@ -515,3 +522,83 @@ def test_requests_validate_their_fields():
         ClipRequest("dQw4w9WgXcQ", time_start=0, time_end=11)
     assert ClipRequest("dQw4w9WgXcQ", "train/luge", 4, 14).key == "train/luge/dQw4w9WgXcQ_000004_000014"
     assert ClipRequest("dQw4w9WgXcQ").key == "dQw4w9WgXcQ"
+
+
+# -- windows the video cannot fill ------------------------------------------------------------------------------
+def _long_video(platform) -> tuple[str, float]:
+    world, clock = platform.server.world, platform.server.clock
+    vid = next(v for v in GroundTruth(world).ids() if world.availability(v, clock).available
+               and world.record(v).duration >= 13)
+    return vid, world.record(vid).duration
+
+
+def test_a_window_the_source_ends_inside_is_named_and_recorded_with_its_real_end(platform, tmp_path):
+    """A 10-s annotation whose video ends 5-odd s in is a 5-odd-s clip, and says so: name, ledger, outcome."""
+    vid, duration = _long_video(platform)
+    start = int(duration) - 5
+    [outcome], [entry] = _acquire(platform, [ClipRequest(vid, "annotated", start, start + 10)], tmp_path)
+    assert outcome.status == "done" and outcome.short_source and entry.short_source
+    assert outcome.frames == len(_frames(Path(outcome.path))) == round((duration - start) * 25)
+    assert outcome.end == entry.time_end == pytest.approx(duration, abs=0.5 / 25) and outcome.end < start + 10
+    assert outcome.relpath == entry.relpath == f"annotated/{vid}_{start:06d}_{int(duration):06d}.mp4"
+    assert outcome.key == f"annotated/{vid}_{start:06d}_{start + 10:06d}", "the request keeps its key"
+    assert not (tmp_path / f"annotated/{vid}_{start:06d}_{start + 10:06d}.mp4").exists()
+
+
+def test_windows_outside_the_video_or_shorter_than_a_frame_fail_for_good_without_retries(platform, tmp_path):
+    vid, duration = _long_video(platform)
+    requests = [ClipRequest(vid, "past", 1000, 1010), ClipRequest(vid, "at_end", int(duration) + 1, int(duration) + 11),
+                ClipRequest(vid, "tiny", 5.0, 5.01)]
+    sleeps: list[float] = []
+    outcomes, _ = _acquire(platform, requests, tmp_path, retry=FAST_RETRIES, sleep=sleeps.append)
+    assert [(o.status, o.category, o.attempts) for o in outcomes] == [
+        ("permanent_failure", "window_outside_video", 1), ("permanent_failure", "window_outside_video", 1),
+        ("permanent_failure", "window_too_short", 1)]
+    assert "starts after the video ends" in outcomes[0].message and "shorter than one frame" in outcomes[2].message
+    assert sleeps == [] and list(tmp_path.rglob("*.mp4")) == []
+    bucket = CountingBucket()
+    again, _ = _acquire(platform, requests, tmp_path, rate_limit=bucket)
+    assert bucket.requests == 0 and all(o.skipped for o in again), "settled: never asked again"
+
+
+def test_a_short_clip_stored_by_a_killed_run_is_found_under_its_real_name(platform, tmp_path):
+    """The name of a short clip is known only once it is cut; a rerun still finds it instead of fetching twice."""
+    vid, duration = _long_video(platform)
+    request = ClipRequest(vid, "annotated", int(duration) - 5, int(duration) + 5)
+    [first], _ = _acquire(platform, [request], tmp_path / "store")
+    stat = Path(first.path).stat()
+    (tmp_path / "store" / "ledger.sqlite").unlink()  # the kill came between the rename and the ledger write
+    [again], [entry] = _acquire(platform, [request], tmp_path / "store")
+    assert (again.status, again.relpath, again.end, again.short_source) == ("done", first.relpath, first.end, True)
+    assert entry.downloads == 0
+    assert (Path(again.path).stat().st_ino, Path(again.path).stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+
+
+def _task(start: float, end: float):
+    from kinetics_assets.acquisition.clips import _ClipTask
+
+    task = _ClipTask(SimpleNamespace(clip_format=ClipFormat()), ClipRequest("dQw4w9WgXcQ", "x", start, end))
+    task.window = Window(start, end)
+    return task
+
+
+@pytest.mark.parametrize("frames, duration, category", [
+    (0, None, "window_outside_video"),     # no frame and no duration to tell: the window is past the end
+    (0, 40.5, "window_outside_video"),     # no frame where the video has at most one and a half seconds
+    (12, 40.5, "window_outside_video"),    # half a second: less than the whole second a name needs
+    (0, 60.0, "incomplete"),               # the video has the frames: the download lost them, try again
+])
+def test_a_clip_without_a_named_second_is_classified_by_whether_the_video_has_it(frames, duration, category):
+    task = _task(40, 50)
+    probe = ClipProbe(frames, 25.0 if frames else 0.0, 128, 96, "h264" if frames else "", "yuv420p")
+    with pytest.raises(AcquisitionError) as raised:
+        task._check(probe, duration)
+    assert raised.value.failure.category.label == category
+
+
+def test_the_measured_window_is_the_chosen_one_when_every_frame_is_there():
+    task = _task(40, 50)
+    full = ClipProbe(250, 25.0, 128, 96, "h264", "yuv420p")
+    assert task._check(full, 60.0) == Window(40, 50)
+    cut = ClipProbe(133, 25.0, 128, 96, "h264", "yuv420p")
+    assert task._check(cut, 45.3) == Window(40, 45.32, short_source=True)

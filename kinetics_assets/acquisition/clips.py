@@ -5,7 +5,9 @@ localization strategy's), then let yt-dlp download exactly that section: `downlo
 `force_keyframes_at_cuts` make ffmpeg re-encode from the first frame of the window, and the same ffmpeg pass
 normalizes (H.264, 25 fps, short side scaled down to `ClipFormat.short_side`, yuv420p, no audio). The result
 is checked (frame count, rate, codec) in a staging folder and moved into the store under the official name
-`{youtube_id}_{start:06d}_{end:06d}.mp4` by one atomic rename.
+`{youtube_id}_{start:06d}_{end:06d}.mp4` by one atomic rename. Names never claim frames a clip lacks: when the
+source ends inside the window, the clip is recorded (ledger, outcome, release) and named with its real end,
+flagged `short_source`; a window with no frame in the video, or shorter than a frame, is a permanent failure.
 
 Every platform request takes a token from the platform's bucket first; yt-dlp's own retries are switched off
 so that every attempt is budgeted, counted and backed off by `RetryPolicy`. One YoutubeDL per worker thread
@@ -107,8 +109,9 @@ class ClipRequest:
                                                                         self.time_end)
         return f"{self.folder}/{stem}" if self.folder else stem
 
-    def relpath(self, window: Window) -> str:
-        name = f"{clip_id(self.youtube_id, window.start, window.end)}.mp4"
+    def relpath(self, start: float, end: float) -> str:
+        """Where the clip of [start, end) is stored: its official name (whole seconds) under the folder."""
+        name = f"{clip_id(self.youtube_id, start, end)}.mp4"
         return f"{self.folder}/{name}" if self.folder else name
 
 
@@ -147,8 +150,10 @@ class ClipProbe:
 
 def probe_clip(path: Path) -> ClipProbe:
     """Frame count, rate, size and codec of a clip, from its container (counts packets when the header
-    has no frame count)."""
+    has no frame count); no video stream (ffmpeg found no frame to cut) is zero frames."""
     with av.open(str(path)) as container:
+        if not container.streams.video:
+            return ClipProbe(0, 0.0, 0, 0, "", "")
         stream = container.streams.video[0]
         frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         ctx = stream.codec_context
@@ -191,6 +196,10 @@ class _ClipTask:
 
     def __call__(self) -> _Fetched:
         job, request = self.job, self.request
+        if request.time_start is not None and request.time_end - request.time_start < 1 / job.clip_format.fps:
+            raise AcquisitionError(FailureCategory.WINDOW_TOO_SHORT, f"{request.youtube_id}: window "
+                                   f"[{request.time_start:g}, {request.time_end:g}) is shorter than one frame "
+                                   f"at {job.clip_format.fps} fps")
         ydl = job.youtube_dl()
         with job.store.staging() as stage:
             ydl.params["outtmpl"]["default"] = str(stage / "clip.%(ext)s")
@@ -199,22 +208,51 @@ class _ClipTask:
             duration = info.get("duration")
             if self.window is None:
                 self.window = self._choose_window(ydl, info, duration)
-            relpath = request.relpath(self.window)
-            if job.store.exists(relpath):  # landed in a run killed before its ledger write: never fetch twice
-                path = job.store.path(relpath)
-                return _Fetched(self.window, relpath, path, job.store.uri(relpath), probe_clip(path),
+            landed = self._landed(duration)
+            if landed is not None:  # landed in a run killed before its ledger write: never fetch twice
+                window, relpath, probe = landed
+                return _Fetched(window, relpath, job.store.path(relpath), job.store.uri(relpath), probe,
                                 info.get("width"), info.get("height"), downloaded=False)
-            return self._download(ydl, info, relpath, duration)
+            return self._download(ydl, info, duration)
 
     def _choose_window(self, ydl, info: dict[str, Any], duration: float | None) -> Window:
         request = self.request
         if request.time_start is None:
             source = SourceVideo(request.youtube_id, duration, lambda: self._open_preview(ydl, info))
             return self.job.strategy.localize(source)
-        # An annotation's window is kept as given (its name is the dataset's); a source that ends early
-        # yields what it has, flagged.
-        short = duration is not None and duration < request.time_end
-        return Window(request.time_start, request.time_end, short_source=short)
+        # An annotation's window is fetched as given; a source that ends inside it yields what it has, and the
+        # clip is then recorded, and named, with its real end (`_measured`).
+        if duration is not None and request.time_start >= duration:
+            raise AcquisitionError(FailureCategory.WINDOW_OUTSIDE_VIDEO, f"{request.youtube_id}: window "
+                                   f"[{request.time_start:g}, {request.time_end:g}) starts after the video "
+                                   f"ends ({duration:g} s)")
+        return Window(request.time_start, request.time_end)
+
+    def _measured(self, probe: ClipProbe) -> Window:
+        """The window the clip really covers: the chosen one when it has every frame, else (the source ends
+        inside it) from its start to its last frame, flagged `short_source`."""
+        window, fps = self.window, self.job.clip_format.fps
+        if probe.frames >= round((window.end - window.start) * fps):
+            return window
+        return Window(window.start, round(window.start + probe.frames / fps, 3), short_source=True)
+
+    def _landed(self, duration: float | None) -> tuple[Window, str, ClipProbe] | None:
+        """This request's clip, if a killed run stored it before recording it. Its name is the window's or,
+        when the source may end inside the window, one of the few whole seconds where the clip then ends;
+        a file counts only when its frames give exactly its name."""
+        window, store = self.window, self.job.store
+        ends = [int(window.end)]
+        if duration is None or window.end > duration - DURATION_TOLERANCE_S:
+            lowest = window.start if duration is None else max(window.start, duration - DURATION_TOLERANCE_S)
+            ends += range(int(window.end) - 1, int(lowest) - 1, -1)
+        for end in ends:
+            relpath = self.request.relpath(window.start, end)
+            if store.exists(relpath):
+                probe = probe_clip(store.path(relpath))
+                measured = self._measured(probe)
+                if self.request.relpath(measured.start, measured.end) == relpath:
+                    return measured, relpath, probe
+        return None
 
     def _open_preview(self, ydl, info: dict[str, Any]) -> av.container.InputContainer:
         fmt = _preview_format(info)
@@ -230,7 +268,7 @@ class _ClipTask:
         self.job.bucket.acquire()
         return av.open(fmt["url"], options=options, timeout=self.job.platform.socket_timeout_s)
 
-    def _download(self, ydl, info: dict[str, Any], relpath: str, duration: float | None) -> _Fetched:
+    def _download(self, ydl, info: dict[str, Any], duration: float | None) -> _Fetched:
         job, window = self.job, self.window
         ydl.params["download_ranges"] = download_range_func(None, [(window.start, window.end)])
         with job.download_slots:
@@ -238,26 +276,37 @@ class _ClipTask:
             result = ydl.process_ie_result(info, download=True)
         staged = Path(result["requested_downloads"][0]["filepath"])
         probe = probe_clip(staged)
-        self._check(probe, duration)
+        measured = self._check(probe, duration)
+        relpath = self.request.relpath(measured.start, measured.end)
         uri = job.store.put(staged, relpath)
-        return _Fetched(window, relpath, job.store.path(relpath), uri, probe, result.get("width"),
+        return _Fetched(measured, relpath, job.store.path(relpath), uri, probe, result.get("width"),
                         result.get("height"), downloaded=True)
 
-    def _check(self, probe: ClipProbe, duration: float | None) -> None:
-        """A clip must hold every frame of its window (exactly, unless the window touches the video's end,
-        whose length platforms only report to the second)."""
-        window, fps = self.window, self.job.clip_format.fps
-        if probe.codec != "h264" or probe.pix_fmt != "yuv420p" or round(probe.fps) != fps:
-            raise AcquisitionError(FailureCategory.UNKNOWN, f"{self.request.youtube_id}: clip came out as "
+    def _check(self, probe: ClipProbe, duration: float | None) -> Window:
+        """The window a clip covers (`_measured`), once checked: it must hold every frame of its window
+        (exactly, unless the window touches the video's end, whose length platforms only report to the second),
+        and, when the source ends inside the window, at least the whole second that a clip name needs."""
+        window, fps, video = self.window, self.job.clip_format.fps, self.request.youtube_id
+        if probe.frames == 0 and (duration is None or window.start >= duration - DURATION_TOLERANCE_S):
+            raise AcquisitionError(FailureCategory.WINDOW_OUTSIDE_VIDEO, f"{video}: no frame of the window "
+                                   f"[{window.start:g}, {window.end:g}) is in the video")
+        if probe.frames and (probe.codec != "h264" or probe.pix_fmt != "yuv420p" or round(probe.fps) != fps):
+            raise AcquisitionError(FailureCategory.UNKNOWN, f"{video}: clip came out as "
                                    f"{probe.codec}/{probe.pix_fmt} at {probe.fps:g} fps")
         inside = duration is None or window.end <= duration - DURATION_TOLERANCE_S
         span = window.end - window.start if duration is None else min(window.end, duration) - window.start
         expected = round(span * fps)
         enough = probe.frames == expected if inside else probe.frames >= expected - DURATION_TOLERANCE_S * fps
         if not enough or probe.frames < 1:
-            raise AcquisitionError(FailureCategory.INCOMPLETE, f"{self.request.youtube_id}: clip has "
+            raise AcquisitionError(FailureCategory.INCOMPLETE, f"{video}: clip has "
                                    f"{probe.frames} frames, its window [{window.start:g}, {window.end:g}) "
                                    f"needs {expected}")
+        measured = self._measured(probe)
+        if measured.short_source and int(measured.end) <= int(measured.start):
+            raise AcquisitionError(FailureCategory.WINDOW_OUTSIDE_VIDEO, f"{video}: the video ends "
+                                   f"{measured.end - window.start:.2f} s into the window [{window.start:g}, "
+                                   f"{window.end:g}), short of the whole second a clip name needs")
+        return measured
 
 
 @dataclass
