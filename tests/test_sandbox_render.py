@@ -1,17 +1,27 @@
-"""Sandbox media: reproducible H.264 bytes, faststart MP4s, class-driven motion, duplicates that really copy."""
+"""Sandbox media: reproducible H.264 bytes, faststart MP4s, class-driven motion, duplicates that really copy;
+the leftovers of a render killed mid-write are swept at the next start, a live render's are not."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import hashlib
+import json
+import os
+import signal
 import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from resources.sandbox.render import Scene, ScenePainter, Transform, apply_transform, class_motion
+from resources.sandbox.render import (
+    STALE_PARTIAL_S, Scene, ScenePainter, Transform, apply_transform, class_motion, sweep_stale_partials,
+)
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import World, WorldConfig
 
@@ -142,3 +152,57 @@ def test_transform_geometry_mirror_and_letterbox():
     assert out.shape == (72, 96, 3)
     assert out[36, 90].max() == 255 and out[36, 5].max() == 0   # mirrored: white moved to the right
     assert out[:7].max() == 0 and out[-7:].max() == 0          # letterbox bars
+
+
+LONG = dict(seed=11, classes=["luge"], relevant_per_class=4, distractors_per_class=0, reupload_rate=0.0,
+            compilations_per_class=0)
+RENDER_CHILD = """
+import json, sys
+from pathlib import Path
+from resources.sandbox.world import World, WorldConfig
+config = json.loads(sys.argv[2])
+world = World(WorldConfig(**{**config, "classes": tuple(config["classes"])}), Path(sys.argv[1]))
+world.media_path(max(world.iter_records(), key=lambda r: r.duration).id)
+"""
+
+
+def _start_render(cache: Path) -> tuple[subprocess.Popen, Path]:
+    """A process rendering a long video into `cache`, once its partial file has appeared."""
+    child = subprocess.Popen([sys.executable, "-c", RENDER_CHILD, str(cache), json.dumps(LONG)],
+                             cwd=Path(__file__).parents[1])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partials = list(cache.glob(f"media-*/.*.{child.pid}-*.part"))
+        if partials:
+            return child, partials[0]
+        assert child.poll() is None, "the render ended before its partial file was seen"
+        time.sleep(0.01)
+    child.kill()
+    raise AssertionError("no partial file appeared within 60 s")
+
+
+def test_next_start_sweeps_a_killed_renders_partial_file_but_not_a_live_ones(tmp_path):
+    killed, leftover = _start_render(tmp_path)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert leftover.exists(), "kill -9 leaves the partial file behind"
+    live, in_flight = _start_render(tmp_path)
+    try:
+        World(WorldConfig(**{**LONG, "classes": tuple(LONG["classes"])}), tmp_path)  # the next start
+        assert not leftover.exists()
+        assert in_flight.exists() and live.poll() is None, "a live render's partial file must stay"
+        assert live.wait(timeout=120) == 0 and not in_flight.exists()
+        assert [p.name for p in in_flight.parent.iterdir()] == [in_flight.name.split(".")[1] + ".mp4"]
+    finally:
+        live.kill()
+
+
+def test_a_partial_file_untouched_for_an_hour_is_stale_even_if_its_pid_lives(tmp_path):
+    fresh, old = (tmp_path / f".{name}.mp4.{os.getpid()}-1.part" for name in ("fresh", "old"))
+    foreign = tmp_path / ".notes.part"  # not a name partial_path gives: never ours to delete
+    for path in (fresh, old, foreign):
+        path.write_bytes(b"x")
+    hours_ago = time.time() - STALE_PARTIAL_S - 60
+    os.utime(old, (hours_ago, hours_ago))
+    assert sweep_stale_partials(tmp_path) == [old]
+    assert fresh.exists() and foreign.exists()

@@ -17,7 +17,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -383,6 +385,45 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
     return tuple(max(16, (side // 4) // 2 * 2) for side in (width, height))
 
 
+PARTIAL_RE = re.compile(r"^\..+\.(\d+)-\d+\.part$")
+STALE_PARTIAL_S = 3600.0  # a live writer touches its file every few frames; one untouched this long is dead
+
+
+def partial_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: hidden, and named after its writer (process,
+    thread), so concurrent writers never share one and a dead writer's leftovers can be told apart."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_stale_partials(folder: Path) -> list[Path]:
+    """Delete the `partial_path` files in `folder` whose writer died (a killed render or index build): its
+    process is gone, or the file went untouched for STALE_PARTIAL_S. A live writer's file is left alone."""
+    swept = []
+    for entry in Path(folder).glob(".*.part"):
+        match = PARTIAL_RE.match(entry.name)
+        if match is None:
+            continue
+        try:
+            stale = (not _writer_alive(int(match.group(1)))
+                     or time.time() - entry.stat().st_mtime > STALE_PARTIAL_S)
+            if stale:
+                entry.unlink()
+                swept.append(entry)
+        except FileNotFoundError:  # its writer finished (renamed it) or another sweeper was first
+            continue
+    return swept
+
+
 def encode_mp4(spec: MediaSpec, path: Path, preview: bool = False) -> Path:
     """Render and encode to H.264/yuv420p MP4 with +faststart (moov first, so players can seek over HTTP).
 
@@ -393,7 +434,7 @@ def encode_mp4(spec: MediaSpec, path: Path, preview: bool = False) -> Path:
     full_size = (width, height)
     if preview:
         width, height = preview_size(width, height)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    tmp = partial_path(path)
     try:
         with av.open(str(tmp), mode="w", format="mp4",
                      options={"movflags": "+faststart", "fflags": "+bitexact"}) as container:

@@ -27,7 +27,8 @@ import numpy as np
 
 from resources.sandbox import text
 from resources.sandbox.render import (
-    DATA_DIR, Compilation, Cut, MediaSpec, Reupload, Scene, Transform, class_motion, encode_mp4, stable_int,
+    DATA_DIR, Compilation, Cut, MediaSpec, Reupload, Scene, Transform, class_motion, encode_mp4, partial_path,
+    stable_int, sweep_stale_partials,
 )
 
 DEMO_CLASSES: tuple[str, ...] = (
@@ -415,7 +416,7 @@ def index_path(cfg: WorldConfig, cache_dir: Path) -> Path:
 
 def build_index(cfg: WorldConfig, path: Path) -> None:
     """Generate every record and write the SQLite + FTS5 file atomically (several processes may race)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    tmp = partial_path(path)
     tmp.unlink(missing_ok=True)
     per_class = cfg.relevant_per_class * (1 + cfg.reupload_rate) + cfg.distractors_per_class
     channels = _channels(cfg, max(50, int(len(cfg.classes) * per_class) // 6))
@@ -465,6 +466,8 @@ class World:
         self.db_path = index_path(config, self.cache_dir)
         self.media_dir = self.cache_dir / f"media-{key}"
         self.media_dir.mkdir(exist_ok=True)
+        for folder in (self.cache_dir, self.media_dir):  # leftovers of renders and builds killed mid-write
+            sweep_stale_partials(folder)
         if not self.db_path.exists():
             build_index(config, self.db_path)
         self._local = threading.local()
