@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kinetics_assets.editions.annotations import import_annotations
-from kinetics_assets.release.writer import class_folder, write_release
+from kinetics_assets.release.writer import class_folder, published_end, with_stored_clips, write_release
 
 EDITION = "Kinetics-700-2020"
 CLASSES = ("abseiling", "backflip (human)", "massaging person's head")
@@ -159,3 +159,24 @@ def test_bad_rows_are_refused_with_row_and_reason(tmp_path, column, value, reaso
     with pytest.raises(ValueError, match=f"edition row 0 .*{reason}"):
         write(rows, tmp_path / "release")
     assert not (tmp_path / "release").exists()
+
+
+def test_a_clip_whose_source_ends_early_is_published_with_its_real_end(tmp_path):
+    """An edition row 40-50 whose video ends at 45.32 s: its stored clip is recorded 40-45.32; the release row
+    and the file name say 40-45 (whole seconds, as names truncate), never 40-50."""
+    store = clip_store(tmp_path)
+    rows = edition_rows(store)
+    short = rows.index[(rows["youtube_id"] == "a0000000004")][0]  # abseiling, 40-50, test
+    clips = pd.DataFrame({"youtube_id": rows["youtube_id"], "start": rows["time_start"],
+                          "end": rows["time_end"], "path": rows["clip_path"]}).dropna(subset=["path"])
+    clips.loc[short, "end"] = 45.32
+    published = with_stored_clips(rows.drop(columns="clip_path"), clips)
+    assert published.at[short, "time_end"] == 45 and published.at[short, "clip_path"] == rows.at[short, "clip_path"]
+    unchanged = published.drop(index=short)
+    assert unchanged["time_end"].tolist() == rows.drop(index=short)["time_end"].tolist()
+    assert published.loc[published["label"].isna(), "clip_path"].tolist() == [""], "no clip, no path"
+    root = write(published, tmp_path / "release").root
+    assert "abseiling,a0000000004,40,45,test" in (root / "private" / "test_labelled.csv").read_text().splitlines()
+    assert (root / "test" / "abseiling" / "a0000000004_000040_000045.mp4").is_file()
+    assert not (root / "test" / "abseiling" / "a0000000004_000040_000050.mp4").exists()
+    assert published_end(45.32) == published_end(45.0) == 45

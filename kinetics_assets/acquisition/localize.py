@@ -35,7 +35,8 @@ def clip_id(youtube_id: str, start: float, end: float) -> str:
 @dataclass(frozen=True)
 class Window:
     """[start, end) seconds (strategies give whole seconds; annotations may not); `short_source`: the video ends
-    before `end`, so the clip is all of the video from `start` (a video shorter than a clip: all of it)."""
+    before the window asked for, so the clip is all of the video from `start` (a video shorter than a clip: all
+    of it), and a fetched clip's window ends where its last frame does."""
 
     start: float
     end: float
@@ -48,8 +49,9 @@ class Window:
 
 
 def whole_video_window(duration: float) -> Window:
-    """The window of a video shorter than a clip: all of it. Platforms round durations to the second, so the
-    end is the next whole second (ffmpeg stops at the end of the video anyway)."""
+    """The window to ask for a video shorter than a clip: all of it. Platforms round durations to the second, so
+    it asks up to the next whole second; ffmpeg stops at the end of the video, and the clip is recorded and
+    named with the end it really has."""
     return Window(0, min(CLIP_SECONDS, math.floor(duration) + 1), short_source=True)
 
 

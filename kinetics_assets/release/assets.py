@@ -27,7 +27,7 @@ from kinetics_assets.release.completeness import expected_partitions, missing_pa
 from kinetics_assets.release.geography import beside_paper as table3_beside_paper
 from kinetics_assets.release.geography import continent_shares
 from kinetics_assets.release.splits import SplitTargets, assign_splits
-from kinetics_assets.release.writer import write_release
+from kinetics_assets.release.writer import published_end, with_stored_clips, write_release
 from resources.editions import EditionCatalog
 from resources.storage import LocalArtifactStore
 
@@ -203,12 +203,11 @@ def edition_splits(
     """The new edition: surviving clips keep their split, new clips fill val and test to the targets."""
     rows = current_rows(edition_annotations, editions)
     gone = gone_videos(edition_availability)
-    media = retained_clips[retained_clips["status"] == "done"].set_index(["youtube_id", "start"])["path"]
     retained = rows[~rows["youtube_id"].isin(gone)][["label", "youtube_id", "time_start", "time_end", "split"]]
-    retained = retained.assign(clip_path=[media.get((v, s), "") for v, s in zip(retained["youtube_id"], retained["time_start"])])
+    retained = with_stored_clips(retained, retained_clips[retained_clips["status"] == "done"])
     new = final_clips[final_clips["reason"] == ""]
     new = pd.DataFrame({"label": new["class_name"], "youtube_id": new["youtube_id"], "time_start": new["start"],
-                        "time_end": new["end"], "clip_path": new["path"]})
+                        "time_end": new["end"].map(published_end), "clip_path": new["path"]})
     targets = SplitTargets(val=policy.val_clips_per_class, test=policy.test_clips_per_class)
     splits = assign_splits(retained, new, targets, seed=policy.split_seed, earlier=_last_value(context))
     per_class = splits.groupby(["label", "split"]).size().unstack(fill_value=0).reset_index()

@@ -28,6 +28,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -75,6 +76,23 @@ def class_folder(label: str) -> str:
 def clip_filename(youtube_id: str, start: int, end: int) -> str:
     """``{youtube_id}_{start:06d}_{end:06d}.mp4``, the name torchvision's Kinetics download gives a clip."""
     return f"{youtube_id}_{start:06d}_{end:06d}.mp4"
+
+
+def published_end(end: float) -> int:
+    """A clip's end as release rows and file names give it: whole seconds, truncated as clip names are (a clip
+    whose source ends inside its window is recorded with its real, fractional end)."""
+    return math.floor(end)
+
+
+def with_stored_clips(rows: pd.DataFrame, clips: pd.DataFrame) -> pd.DataFrame:
+    """Edition rows with the stored clip of each (``clips``: youtube_id, start, end, path of finished clips): its
+    ``clip_path`` ("" when none), and its real end when its source ends inside the row's window, so that the
+    row, the file name and the clip agree."""
+    stored = clips.set_index(["youtube_id", "start"])
+    keys = list(zip(rows["youtube_id"], rows["time_start"]))
+    return rows.assign(clip_path=[stored["path"].get(key, "") for key in keys],
+                       time_end=[min(end, published_end(stored["end"][key])) if key in stored.index else end
+                                 for key, end in zip(keys, rows["time_end"])])
 
 
 def _checked(rows: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
