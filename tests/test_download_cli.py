@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -165,4 +166,51 @@ def test_js_runtime_flags_reach_the_platform_resource(edition, tmp_path):
     folder, config, _, _ = edition
     result = _download(folder / "test.csv", tmp_path / "out", config, "--js-runtime", "rhino")
     assert result.exit_code == 2 and "unknown JavaScript runtime 'rhino'" in result.output
+    assert not list((tmp_path / "out").rglob("*.mp4"))
+
+
+def test_repeated_conflicting_and_over_long_rows_are_reported_and_the_rest_fetched(edition, tmp_path):
+    """An exact repeat is collapsed (and said so); a row naming the same clip file with another window, and a
+    line over the csv module's field limit, are rejected with their line; the other rows are fetched."""
+    folder, config, removed, _ = edition
+    rows = pd.read_csv(folder / "train.csv")
+    first, second = [row for row in rows.itertuples(index=False) if row.youtube_id not in (removed, "bad id!")][:2]
+
+    def line(row, shift=0.0):
+        return f"{row.label},{row.youtube_id},{row.time_start + shift:g},{row.time_end + shift:g},train,0\n"
+
+    path = tmp_path / "mixed.csv"
+    path.write_text("label,youtube_id,time_start,time_end,split,is_cc\n" + line(first) + line(first)
+                    + line(first, 0.3) + f"{first.label},{'x' * 200_000},1,11,train,0\n" + line(second))
+    out = tmp_path / "out"
+    result = _download(path, out, config)
+    assert result.exit_code == 0, result.output
+    assert "1 rows repeat an earlier row exactly: collapsed" in result.output
+    clip = f"train/{label_folder(first.label)}/{first.youtube_id}_{first.time_start:06d}_{first.time_end:06d}"
+    assert {str(p.relative_to(out)) for p in out.rglob("*.mp4")} == {
+        f"{clip}.mp4",
+        f"train/{label_folder(second.label)}/{second.youtube_id}_{second.time_start:06d}_{second.time_end:06d}.mp4"}
+    rejected = pd.read_csv(out / "mixed.rejected_rows.csv")
+    assert rejected[["line", "reason"]].values.tolist() == [
+        [5, "line longer than 131072 bytes (the csv module's field limit)"],
+        [4, f"the same clip {clip} as line 2 ({first.time_start}-{first.time_end} s), which is fetched instead"]]
+
+
+@pytest.mark.timeout(30)
+def test_an_unreadable_csv_is_an_error_naming_it(edition, tmp_path):
+    """UTF-16 text and a FIFO are refused at once (exit 2), as is a file without one valid row; never
+    "0 of 0 clips present" with exit 0."""
+    folder, config, _, _ = edition
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text((folder / "train.csv").read_text(encoding="utf-8"), encoding="utf-16")
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    invalid = tmp_path / "invalid.csv"
+    invalid.write_text("label,youtube_id,time_start,time_end,split\nstacking dice,bad id!,1,11,train\n")
+    for path, message in ((utf16, "UTF-16 text (byte-order mark ff fe), not UTF-8"),
+                          (fifo, "not a regular file (a FIFO)"), (invalid, f"no clip to fetch: none of the 1 data rows of {invalid} is valid")):
+        for edition_flag in ([], ["--edition", "Kinetics-700"]):
+            result = _download(path, tmp_path / "out", config, *edition_flag)
+            assert result.exit_code == 2, result.output
+            assert message in result.output and "clips present" not in result.output
     assert not list((tmp_path / "out").rglob("*.mp4"))

@@ -11,7 +11,8 @@ download into the same `out` running at once (train, validate and test in parall
 Reports are per annotation file, so train/validate/test can share `out`: `{csv stem}.failures.csv` and
 `{csv stem}.failure_summary.csv` (what could not be fetched, and counts by category),
 `{csv stem}.rejected_rows.csv` (rows that failed validation). Exit status 1 means some clips failed
-transiently and a rerun may fetch them.
+transiently and a rerun may fetch them; 2 that the CSV is not a readable annotation file (not a regular file,
+not UTF-8 text) or has data rows but no valid one, or that an option is invalid.
 
 The platform is built from its VideoPlatform class (`--platform youtube`, the default, or `sandbox`) with
 fields from `--platform-config` (JSON) and a few flags; the download code never knows which one it talks to.
@@ -35,7 +36,7 @@ from kinetics_assets.acquisition.clips import (
 )
 from kinetics_assets.acquisition.failures import FailureCategory, RetryPolicy
 from kinetics_assets.acquisition.ledger import ClipLedger
-from kinetics_assets.editions.annotations import guess_edition, import_annotations
+from kinetics_assets.editions.annotations import AnnotationFileError, guess_edition, import_annotations
 from resources.clip_store import LocalClipStore
 from resources.ledgers import Ledgers
 from resources.rate_limit import YOUTUBE_BURST, YOUTUBE_RATE_PER_S, RateLimit
@@ -66,14 +67,21 @@ def layout_folder(split: str, label: str | None) -> str:
 
 
 def requests_for_rows(rows: pd.DataFrame) -> tuple[list[tuple[ClipRequest, Any]], pd.DataFrame]:
-    """(request, annotation row) for each accepted row, and the rows that cannot become a request (why)."""
-    pairs, rejected = [], []
+    """(request, annotation row) for each accepted row, and the rows that cannot become a request (why): among
+    them a row naming the same clip file as an earlier row with another window (exact repeats never get here)."""
+    pairs, rejected, first = [], [], {}
     for row in rows.itertuples(index=False):
         try:
             request = ClipRequest(row.youtube_id, layout_folder(row.split, row.label), float(row.time_start),
                                   float(row.time_end))
         except ValueError as err:
             rejected.append({"source_file": row.source_file, "line": row.line, "reason": str(err), "raw": ""})
+            continue
+        earlier = first.setdefault(request.key, row)
+        if earlier is not row:
+            rejected.append({"source_file": row.source_file, "line": row.line, "raw": "", "reason":
+                             f"the same clip {request.key} as line {earlier.line} ({earlier.time_start:g}-"
+                             f"{earlier.time_end:g} s), which is fetched instead"})
             continue
         pairs.append((request, row))
     return pairs, pd.DataFrame(rejected, columns=["source_file", "line", "reason", "raw"])
@@ -144,8 +152,14 @@ def download(
         clip_format = ClipFormat(short_side=short_side)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--short-side") from None
-    chosen = edition or guess_edition([csv])
-    imported = import_annotations([csv], chosen)
+    try:
+        chosen = edition or guess_edition([csv])
+        imported = import_annotations([csv], chosen)
+        if not imported.refused.empty:
+            raise AnnotationFileError(csv, imported.refused.iloc[0].reason)
+    except AnnotationFileError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from None
     pairs, unusable = requests_for_rows(imported.rows)
     requests = [request for request, _ in pairs]
     rejected = pd.concat([imported.rejected, unusable], ignore_index=True)
@@ -156,6 +170,13 @@ def download(
         first = rejected.iloc[0]
         typer.echo(f"{len(rejected)} rows rejected (see {reports[REJECTED_SUFFIX]}); first: "
                    f"{first.source_file}:{first.line}: {first.reason}")
+    if imported.duplicates_collapsed:
+        typer.echo(f"{imported.duplicates_collapsed} rows repeat an earlier row exactly: collapsed, each clip is "
+                   "fetched once")
+    data_rows = int((rejected["line"] > 1).sum())  # line 1 is the header (an empty split has only that)
+    if not requests and data_rows:
+        typer.echo(f"Error: no clip to fetch: none of the {data_rows} data rows of {csv} is valid", err=True)
+        raise typer.Exit(2)
 
     config = json.loads(platform_config.read_text(encoding="utf-8")) if platform_config else {}
     if not isinstance(config, dict):
