@@ -14,7 +14,8 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: a closed terminal no longer reaches a command outside its foreground group, so it comes through us.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _Stop(Exception):
@@ -51,8 +52,8 @@ def stop_group(child: subprocess.Popen, grace_s: float) -> None:
 
 
 def run_process_group(command: Sequence[str], env: Mapping[str, str], grace_s: float = 5.0) -> int:
-    """Run ``command`` in a new session until it exits (its code) or we get SIGINT/SIGTERM (128 + the signal,
-    after the whole group is stopped)."""
+    """Run ``command`` in a new session until it exits (its code) or we get SIGINT, SIGTERM or SIGHUP (128 + the
+    signal, after the whole group is stopped)."""
     previous = {signum: signal.signal(signum, _raise_stop) for signum in STOP_SIGNALS}
     try:
         child = subprocess.Popen(list(command), env=dict(env), start_new_session=True)

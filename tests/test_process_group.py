@@ -1,5 +1,5 @@
-"""A supervised server command is stopped whole and promptly: SIGTERM or SIGINT to the supervisor stops the
-command and every process it started within the grace, even a child that ignores the stop signal."""
+"""A supervised server command is stopped whole and promptly: SIGTERM, SIGINT or SIGHUP (terminal closed) to the
+supervisor stops the command and every process it started within the grace, even a child that ignores them."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_stop_signal_ends_the_command_and_its_children_within_the_grace(stop, tmp_path: Path):
     pids_file = tmp_path / "pids.json"
     supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, _STUBBORN, str(pids_file)],
