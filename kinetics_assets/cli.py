@@ -41,7 +41,9 @@ def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
 
     home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
-        fail_dead_runs(instance)
+        dead = fail_dead_runs(instance)
+    if dead:
+        typer.echo(f"Marked failed: {len(dead)} run(s) whose process is gone ({', '.join(dead)})")
     typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "kinetics_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
     raise typer.Exit(run_process_group(command, env=os.environ))
