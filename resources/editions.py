@@ -23,9 +23,12 @@ class EditionCatalog(dg.ConfigurableResource):
     how_to_create: str = Field(default="", description="hint shown when a file is missing")
 
     def files_of(self, edition: EditionFiles) -> list[Path]:
-        """The edition's files, or a clear error naming the first one missing."""
+        """The edition's files, or a clear error naming the first one missing or not a regular file (a FIFO
+        would block its reader)."""
         paths = [Path(name) for name in edition.files]
         for path in paths:
+            if path.exists() and not path.is_file():
+                raise ValueError(f"annotation file of edition {edition.name!r} is not a regular file: {path}")
             if not path.is_file():
                 hint = f" ({self.how_to_create})" if self.how_to_create else ""
                 raise FileNotFoundError(f"annotation file of edition {edition.name!r} not found: {path}{hint}")
