@@ -63,6 +63,8 @@ class AnnotationFileError(ValueError):
 
 @dataclass(frozen=True)
 class Rejection:
+    """A line (or, at FILE_LINE, a whole file) not accepted, and why."""
+
     source_file: str
     line: int
     reason: str
@@ -357,9 +359,6 @@ class AcceptedRows:
         parts = [chunk if name is None else chunk[name] for chunk in chunks]
         return np.concatenate(parts) if parts else np.empty(0, dtype if name is None else dtype[name])
 
-    def _key_bytes(self, row: int) -> bytes:
-        return self._keys[row // CHUNK_ROWS][row % CHUNK_ROWS].tobytes()  # chunks are full but the last
-
     def first_occurrences(self) -> np.ndarray:
         """A mask of the rows that are not an exact repeat of an earlier row (label, id, window, split)."""
         hashes = self._column(self._hashes, np.dtype(np.uint64))
@@ -369,8 +368,10 @@ class AcceptedRows:
         shared = np.flatnonzero(ordered[1:] == ordered[:-1])
         keep = np.ones(len(ordered), dtype=bool)
         seen: set[bytes] = set()
+        starts = np.cumsum([0, *map(len, self._keys)])
         for row in np.unique(np.concatenate([order[shared], order[shared + 1]])):  # file order
-            key = self._key_bytes(int(row))
+            chunk = int(np.searchsorted(starts, row, side="right")) - 1
+            key = self._keys[chunk][row - starts[chunk]].tobytes()
             if key in seen:
                 keep[row] = False
             seen.add(key)
