@@ -208,7 +208,8 @@ def test_an_unreadable_csv_is_an_error_naming_it(edition, tmp_path):
     invalid = tmp_path / "invalid.csv"
     invalid.write_text("label,youtube_id,time_start,time_end,split\nstacking dice,bad id!,1,11,train\n")
     for path, message in ((utf16, "UTF-16 text (byte-order mark ff fe), not UTF-8"),
-                          (fifo, "not a regular file (a FIFO)"), (invalid, f"no clip to fetch: none of the 1 data rows of {invalid} is valid")):
+                          (fifo, "not a regular file (a FIFO)"),
+                          (invalid, f"no clip to fetch: none of the 1 data rows of {invalid} is valid")):
         for edition_flag in ([], ["--edition", "Kinetics-700"]):
             result = _download(path, tmp_path / "out", config, *edition_flag)
             assert result.exit_code == 2, result.output

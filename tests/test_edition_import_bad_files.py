@@ -15,8 +15,8 @@ GOOD = "label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,0,10,t
 
 
 def _materialize(files):
-    catalog = EditionCatalog(editions=[EditionFiles(name="K700", taxonomy="Kinetics-700", files=[str(f) for f in files])],
-                             current="K700")
+    edition = EditionFiles(name="K700", taxonomy="Kinetics-700", files=[str(f) for f in files])
+    catalog = EditionCatalog(editions=[edition], current="K700")
     return dg.materialize(dg.load_assets_from_modules(STAGES), selection=["edition_annotations"],
                           resources={**resources_for(), "editions": catalog}, instance=dg.DagsterInstance.ephemeral(),
                           raise_on_error=False)
