@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 from typer.testing import CliRunner
@@ -102,12 +103,34 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+# A run whose process ends in the middle of it without a word, as one killed with -9 would.
+_ABANDON_A_RUN = """
+import os
+import dagster as dg
+
+@dg.op
+def vanish(context):
+    print(context.run_id, flush=True)
+    os._exit(0)
+
+@dg.job
+def abandoned():
+    vanish()
+
+abandoned.execute_in_process(instance=dg.DagsterInstance.get())
+"""
+
+
 @pytest.mark.timeout(300)
 def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
+    """Also: the UI's start marks failed the runs whose process is gone."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "KINETICS_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    abandoned = subprocess.run([sys.executable, "-c", _ABANDON_A_RUN], env=env, capture_output=True, text=True,
+                               check=True).stdout.strip()
     log = open(tmp_path / "ui.log", "wb")
     # Its own session, like a terminal's foreground group: Ctrl-C is a SIGINT to the whole group.
     ui = subprocess.Popen([sys.executable, "-c", "from kinetics_assets.cli import app; app()", "ui", "--port", str(port)],
@@ -123,6 +146,9 @@ def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
                     break
             except requests.ConnectionError:
                 time.sleep(0.5)
+        assert f"Marked failed: 1 run(s) whose process is gone ({abandoned})" in (tmp_path / "ui.log").read_text()
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            assert instance.get_run_by_id(abandoned).status == dg.DagsterRunStatus.FAILURE
         tree = _descendants(ui.pid)
         assert len(tree) >= 3, "dagster dev, its webserver and its daemon"
         started = time.monotonic()
