@@ -1,5 +1,6 @@
 """The pipeline end to end through Dagster on a small sandbox world: link-rot, deficits, queries, candidates,
-clips, tasks to the crowd, votes back through the inbox sensor, acceptance and yields."""
+clips, tasks to the crowd, votes back through the inbox sensor, acceptance and yields, and a release that holds
+the sandbox profile's own minimum and split tolerance for every class."""
 
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from kinetics_assets.policy import CurationPolicy
 from resources.clip_store import LocalClipStore
 from resources.editions import EditionCatalog, EditionFiles
 from resources.ledgers import Ledgers
+from resources.profiles import resources_for
 from resources.rate_limit import RateLimit
 from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
@@ -26,15 +28,12 @@ from resources.sandbox.world import World
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 
 CLASSES = ["stacking dice", "luge"]
-EDITION_MINIMUM = 8  # the previous edition was built around this minimum ...
-MINIMUM = 14  # ... and the policy now asks for more, so every class has a deficit
+# The sandbox profile's policy, as `make demo` runs it: its minimum, candidate cap, split targets and tolerance.
+POLICY = resources_for("sandbox")["policy"]
 
 
-def policy(minimum: int) -> CurationPolicy:
-    return CurationPolicy(
-        minimum_clips_per_class=minimum, default_yield=0.5, max_candidates_per_class=8,
-        val_clips_per_class=1, test_clips_per_class=2, split_tolerance=0.99,
-    )
+def policy(**changes) -> CurationPolicy:
+    return CurationPolicy(**{**POLICY.model_dump(), **changes})
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +43,18 @@ def run(tmp_path_factory):
 
 def _run_pipeline(root):
     platform = SandboxPlatform(
-        classes=CLASSES, relevant_per_class=24, distractors_per_class=6, max_duration=25.0, cache_dir=str(root / "world")
+        classes=CLASSES, relevant_per_class=48, distractors_per_class=10, max_duration=25.0, cache_dir=str(root / "world")
     )
     edition_dir = root / "edition"
-    write_previous_edition(World(platform.world_config(), root / "world"), edition_dir, minimum=EDITION_MINIMUM)
+    # As the demo does, the edition's counts spread around the minimum; its seed puts "stacking dice" under it.
+    write_previous_edition(World(platform.world_config(), root / "world"), edition_dir,
+                           minimum=POLICY.minimum_clips_per_class, seed=1)
     files = [str(edition_dir / name) for name in ("train.csv", "validate.csv", "private/test_labelled.csv")]
     ledgers = Ledgers(root=str(root / "ledgers"))  # the ledgers of this world only
     resources = {
         "io_manager": LocalParquetIOManager(base_dir=str(root / "assets")),
         "artifacts": LocalArtifactStore(root=str(root / "artifacts")),
-        "policy": policy(MINIMUM),
+        "policy": POLICY,
         "video_platform": platform,
         "ledgers": ledgers,
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=100, burst=50),
@@ -70,7 +71,9 @@ def _run_pipeline(root):
         instance=instance,
     ).success
     deficits = _value(instance, "class_deficits")
+    short = sorted(deficits.loc[deficits["deficit"] > 0, "class_name"])
     name = "stacking dice"
+    assert name in short, "the edition must start with this class under the minimum"
 
     def per_class(selection, key):
         result = dg.materialize(assets, selection=selection, resources=resources, instance=instance, partition_key=key)
@@ -78,22 +81,22 @@ def _run_pipeline(root):
 
     for other in CLASSES:
         per_class(["class_clips", "retained_clips"], class_key(other))
-    per_class(["search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"], class_key(name))
-    SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"]).answer_pending(name)
+    for label in short:
+        per_class(["search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"], class_key(label))
+        SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"]).answer_pending(label)
     inbox = {"crowd_inbox": resources["crowd_inbox"]}
     with dg.build_sensor_context(instance=instance, resources=inbox) as first:
         requests = vote_inbox_sensor(first)
-    assert [r.partition_key for r in requests] == [class_key(name)]
+    assert sorted(r.partition_key for r in requests) == sorted(map(class_key, short))
     with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=inbox) as second:
         assert vote_inbox_sensor(second) == []  # the same files never trigger twice
-    per_class(["rater_votes", "accepted_clips", "accepted_fingerprints"], requests[0].partition_key)
+    for request in requests:
+        per_class(["rater_votes", "accepted_clips", "accepted_fingerprints"], request.partition_key)
     for other in CLASSES:
         per_class(["retained_fingerprints"], class_key(other))
     release = ["duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography",
                "class_yields"]
-    # Only one class was replenished, so hold the release to a minimum both classes meet ...
-    passing = {**resources, "policy": policy(1)}
-    released = dg.materialize(assets, selection=release, resources=passing, instance=instance, raise_on_error=False)
+    released = dg.materialize(assets, selection=release, resources=resources, instance=instance, raise_on_error=False)
     assert released.success, [(e.check_name, e.metadata) for e in released.get_asset_check_evaluations() if not e.passed]
     checks = {e.check_name: e.passed for e in released.get_asset_check_evaluations()}
     return instance, name, deficits.set_index("class_name").loc[name], assets, resources, checks
@@ -110,7 +113,8 @@ def _value(instance, asset, partition=None):
 def test_a_class_below_the_minimum_gets_a_budget(run):
     _, _, deficit, *_ = run
     assert deficit["deficit"] > 0
-    assert deficit["candidate_budget"] == 8  # the policy's cap: the deficit over the prior yield would ask for more
+    # the profile's cap: the deficit over the prior yield would ask for more
+    assert deficit["candidate_budget"] == POLICY.max_candidates_per_class
 
 
 def test_candidates_respect_the_budget_and_skip_the_editions_videos(run):
@@ -194,7 +198,7 @@ def test_yields_report_voted_positive_and_published_rates(run):
 
 def test_release_passes_its_checks_and_round_trips_through_the_importer(run):
     instance, name, *_, checks = run
-    assert checks == {"class_minimum": True, "split_targets": True, "clip_rows": True, "video_splits": True}
+    assert {"class_minimum", "split_targets", "clip_rows", "video_splits"} <= set(checks) and all(checks.values())
     release = Path(_metadata(instance, "edition_release")["release"].value)
     for csv_name in ("train.csv", "validate.csv", "test.csv", "private/test_labelled.csv"):
         imported = read_annotation_file(release / csv_name, "Kinetics-700")
@@ -209,9 +213,17 @@ def test_release_passes_its_checks_and_round_trips_through_the_importer(run):
     assert yields.loc[name, "published"] == len(new[new["label"] == name])
 
 
+def test_every_class_reaches_the_profiles_minimum(run):
+    instance, *_, checks = run
+    splits = _value(instance, "edition_splits")
+    counts = splits.groupby("label").size().reindex(CLASSES, fill_value=0)
+    assert (counts >= POLICY.minimum_clips_per_class).all(), counts.to_dict()
+    assert checks["class_minimum"] and checks["split_targets"]  # at the profile's minimum and split tolerance
+
+
 def test_raising_the_minimum_fails_the_check_naming_every_short_class_and_blocks_the_release(run):
     instance, name, _, assets, resources, _ = run
-    strict = {**resources, "policy": policy(1000)}
+    strict = {**resources, "policy": policy(minimum_clips_per_class=1000)}
     released_before = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).run_id
     result = dg.materialize(
         assets, selection=["edition_splits", "edition_release"], resources=strict, instance=instance,

@@ -94,7 +94,7 @@ def duplicate_clusters(
         decisions, {item: Path(clips.at[item, "path"]) for item in decisions["clip_id"]}, artifacts.path("dedup/clusters")
     )
     template = write_overrides_template(decisions, artifacts.path("dedup/overrides_template.csv"))
-    dropped = decisions[~decisions["keep"]]
+    dropped = decisions[~decisions["keep"].astype(bool)]  # no clusters: an empty object column, not a mask
     return dg.Output(
         decisions,
         metadata={
