@@ -21,11 +21,15 @@ app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    faults: float = typer.Option(0.0, "--faults", min=0.0, max=1.0,
+                                 help="share of sandbox requests answered with transient faults (429, 503, stalls, "
+                                      "truncation, throttled sessions); the release must come out the same"),
+) -> None:
     """Run the main job on the embedded default (the sandbox profile) into the local Dagster instance."""
     from kinetics_assets.demo import run_demo
 
-    run_demo(echo=typer.echo)
+    run_demo(echo=typer.echo, faults=faults)
 
 
 @app.command()

@@ -3,10 +3,16 @@
 The sandbox supplies the outside world — a previous edition in the official format (as `kinetics sandbox
 edition` writes it), the video platform, and a crowd that answers the published tasks — and the jobs run
 exactly as they would on production data; votes reach the pipeline through the inbox sensor.
+
+With `faults` the sandbox platform answers that share of requests with transient faults (429, 503, stalls,
+truncated bodies, throttled-session waves). Dagster's retry policies and the fetchers' own retries absorb most;
+what they leave (clips with transient failures, videos whose availability stayed unknown) is materialized again,
+from that asset on, a bounded number of rounds, as an operator would. The release must not change.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB, VOTING_JOB
+from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
 from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
 from kinetics_assets.partitions import class_key
@@ -22,6 +29,8 @@ from resources.profiles import active_profile, kinetics_home, resources_for, san
 Echo = Callable[[str], None]
 # The console shows this script's summary; every event still lands in the instance for the UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+ROUNDS = 6             # materializations of one job at most, when transient failures are left each time
+ROUND_PAUSE_S = 10.0   # transient faults pass with time (the sandbox draws them afresh every 10 s)
 
 
 def _value(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> pd.DataFrame:
@@ -55,25 +64,66 @@ def crowd_answers(resources: dict, classes: list[str], echo: Echo) -> None:
     echo(f"Sandbox crowd: {len(written)} vote files delivered to the inbox")
 
 
-def run_demo(echo: Echo = print) -> None:
+def left_unfinished(result: dg.ExecuteInProcessResult, selection: list[dg.AssetKey]) -> dg.AssetKey | None:
+    """The first asset of `selection` (in dependency order) that this run left unfinished: not materialized,
+    materialized with transient fetch failures left, or a link-rot check with videos of unknown status."""
+    materialized = {event.asset_key: event.materialization for event in result.get_asset_materialization_events()}
+    transient = {evaluation.asset_key for evaluation in result.get_asset_check_evaluations()
+                 if evaluation.check_name == TRANSIENT_CHECK and not evaluation.passed}
+    for key in selection:
+        unknown = key in materialized and materialized[key].metadata.get("unknown_after_retries")
+        if key not in materialized or key in transient or (unknown is not None and unknown.value):
+            return key
+    return None
+
+
+def _with_faults(resources: dict, rate: float) -> dict:
+    """The profile's resources with the sandbox platform answering `rate` of its requests with faults."""
+    from resources.sandbox.resource import SandboxPlatform
+
+    platform = resources["video_platform"]
+    if not isinstance(platform, SandboxPlatform):
+        raise SystemExit("--faults needs the sandbox platform")
+    return {**resources, "video_platform": SandboxPlatform(**{**platform.model_dump(), "fault_rate": rate})}
+
+
+def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     if active_profile() != "sandbox":
         raise SystemExit(f"the demo runs on the sandbox profile, not {active_profile()!r}")
     home = ensure_dagster_home()
-    resources = resources_for()
+    resources = _with_faults(resources_for(), faults) if faults else resources_for()
     write_sandbox_edition(resources, echo)
     from kinetics_assets.definitions import defs
     from kinetics_assets.voting.assets import vote_inbox_sensor
 
     instance = dg.DagsterInstance.get()
     fail_dead_runs(instance)  # runs of a demo killed with -9 would stay STARTED forever
-    echo(f"Profile: sandbox   Dagster instance: {home}")
+    echo(f"Profile: sandbox   Dagster instance: {home}" + (f"   injected faults: {faults:.0%}" if faults else ""))
 
     def run(job: str, partition: str | None = None, **kwargs) -> None:
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, **kwargs
-        )
-        if not result.success:
-            raise RuntimeError(f"job {job} failed" + (f" for class partition {partition}" if partition else ""))
+        """Materialize the job; again from the first asset left unfinished, at most ROUNDS times in all."""
+        job_def = defs.resolve_job_def(job)
+        layer = job_def.asset_layer
+        order = [key for key in layer.asset_graph.toposorted_asset_keys if key in layer.selected_asset_keys]
+        where = f" for class partition {partition}" if partition else ""
+        selection = order
+        for round_number in range(1, ROUNDS + 1):
+            result = job_def.execute_in_process(
+                instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, asset_selection=selection,
+                resources={"video_platform": resources["video_platform"]}, **kwargs
+            )
+            if not result.success:
+                raise RuntimeError(f"job {job} failed{where}")
+            unfinished = left_unfinished(result, selection)
+            if unfinished is None:
+                return
+            selection = order[order.index(unfinished):]
+            if round_number < ROUNDS:
+                echo(f"  {job}{where}: transient failures left at {unfinished.to_user_string()}; "
+                     f"again from there in {ROUND_PAUSE_S:g} s (round {round_number + 1} of {ROUNDS})")
+                time.sleep(ROUND_PAUSE_S)
+        raise RuntimeError(f"job {job}{where}: transient failures still left at {unfinished.to_user_string()} "
+                           f"after {ROUNDS} rounds; run the demo again later")
 
     run(MAIN_JOB)
     deficits = _value(instance, "class_deficits")
