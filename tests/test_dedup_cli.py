@@ -1,5 +1,5 @@
-"""``kinetics dedup DIR`` prints the duplicate clusters of a folder as JSON, in a deterministic order, and names
-every entry it leaves out: an empty DIR is refused, broken or looping links, FIFOs, folders and truncated videos
+"""``kinetics dedup DIRECTORY`` prints the duplicate clusters of a folder as JSON, in a deterministic order, and names
+every entry it leaves out: an empty DIRECTORY is refused, broken or looping links, FIFOs, folders and truncated videos
 are skipped with their reason."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_an_empty_folder_name_is_refused_not_read_as_the_current_folder(tmp_path
     for empty in ("", "  "):
         result = _invoke(empty)
         assert result.exit_code == 2 and result.stdout == ""
-        assert "DIR" in result.stderr and "is empty" in result.stderr
+        assert "DIRECTORY" in result.stderr and "is empty" in result.stderr
     assert _invoke(".").exit_code == 0
 
 

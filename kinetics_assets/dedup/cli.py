@@ -1,4 +1,4 @@
-"""``kinetics dedup DIR``: cluster the duplicate videos of a folder and print the clusters as JSON."""
+"""``kinetics dedup DIRECTORY``: cluster the duplicate videos of a folder and print the clusters as JSON."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from kinetics_assets.dedup import (
 
 
 def _folder(directory: str) -> Path:
-    """The folder DIR names; an empty name is refused (it would silently mean the current folder)."""
+    """The folder named on the command line; an empty name is refused (it would silently mean the current one)."""
     if not directory.strip():
-        raise typer.BadParameter("is empty; name a folder (use '.' for the current one)", param_hint="DIR")
+        raise typer.BadParameter("is empty; name a folder (use '.' for the current one)", param_hint="DIRECTORY")
     path = Path(directory)
     if not path.is_dir():
-        raise typer.BadParameter(f"{directory!r} is not a folder", param_hint="DIR")
+        raise typer.BadParameter(f"{directory!r} is not a folder", param_hint="DIRECTORY")
     return path
 
 
@@ -51,14 +51,13 @@ def _not_a_video_file(path: Path) -> str | None:
 
 
 def dedup(
-    directory: str = typer.Argument(..., metavar="DIR", help="folder of video files"),
+    directory: str = typer.Argument(..., help="folder of video files"),
     max_distance: int = typer.Option(MatchParams.max_distance, help="bits of 64 under which two frames match"),
 ) -> None:
-    """Print the duplicate clusters of DIR's videos as JSON: a list of clusters, each a list of file names.
+    """Print the duplicate clusters of DIRECTORY's videos as JSON: a list of clusters, each a list of file names.
 
-    Every entry that is left out is reported on stderr with its reason: files that are not readable or are
-    truncated videos, show only flat frames, links that are broken or loop, folders and other non-files.
-    Hidden entries (names starting with '.') are ignored.
+    Every entry left out is reported on stderr with its reason (not a readable video, truncated, only flat
+    frames, a broken or looping link, a folder, a FIFO); hidden entries (names starting with '.') are ignored.
     """
     folder = _folder(directory)
     names, fingerprints = [], []
