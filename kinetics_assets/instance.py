@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.processes import pid_alive
 from resources.profiles import kinetics_home
 from resources.storage import atomic_write_bytes
 
@@ -27,17 +28,9 @@ def ensure_dagster_home() -> Path:
 
 
 def _alive(pid: int) -> bool:
-    """Whether another process with this id runs (one we may not signal still runs). Our own id is a dead
-    run's id reused: this process starts no run before it sweeps."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether another process with this id runs. Our own id is a dead run's id reused: this process starts no
+    run before it sweeps."""
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def _writer_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from resources.processes import pid_alive
+
 STAGING_DIR = ".staging"
 _PART = re.compile(r"[A-Za-z0-9_%(),'+-][A-Za-z0-9 _%(),.'+-]*")
 
@@ -31,16 +33,6 @@ def validate_relpath(relpath: str) -> str:
         raise ValueError(f"clip path {relpath!r} must be '/'-separated plain names "
                          "(letters, digits, space and _%(),.'+-; no '..', no leading dot)")
     return relpath
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ClipStore(ConfigurableResource):
@@ -118,7 +110,7 @@ class LocalClipStore(ClipStore):
         root = self._staging_root()
         for folder in root.iterdir() if root.is_dir() else ():
             pid = folder.name.split("-", 1)[0]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
+            if not pid.isdigit() or not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
                 swept += 1
         return swept

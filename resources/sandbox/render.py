@@ -27,6 +27,8 @@ from typing import Iterator
 import av
 import numpy as np
 
+from resources.processes import pid_alive
+
 DATA_DIR = Path(__file__).with_name("data")
 
 FAMILIES = (
@@ -395,16 +397,6 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
 
 
-def _writer_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def sweep_stale_partials(folder: Path) -> list[Path]:
     """Delete the `partial_path` files in `folder` whose writer died (a killed render or index build): its
     process is gone, or the file went untouched for STALE_PARTIAL_S. A live writer's file is left alone."""
@@ -414,7 +406,7 @@ def sweep_stale_partials(folder: Path) -> list[Path]:
         if match is None:
             continue
         try:
-            stale = (not _writer_alive(int(match.group(1)))
+            stale = (not pid_alive(int(match.group(1)))
                      or time.time() - entry.stat().st_mtime > STALE_PARTIAL_S)
             if stale:
                 entry.unlink()
