@@ -77,53 +77,62 @@ def left_unfinished(result: dg.ExecuteInProcessResult, selection: list[dg.AssetK
     return None
 
 
-def _with_faults(resources: dict, rate: float) -> dict:
-    """The profile's resources with the sandbox platform answering `rate` of its requests with faults."""
+def materialize_until_finished(defs: dg.Definitions, instance: dg.DagsterInstance, job: str,
+                               partition: str | None = None, echo: Echo = print, pause_s: float = ROUND_PAUSE_S,
+                               **kwargs) -> int:
+    """Materialize the job; again from the first asset left unfinished, at most ROUNDS times in all (a failed
+    run raises at once: Dagster's retry policies have had their turn). Returns the rounds it took."""
+    job_def = defs.resolve_job_def(job)
+    layer = job_def.asset_layer
+    order = [key for key in layer.asset_graph.toposorted_asset_keys if key in layer.selected_asset_keys]
+    where = f" for class partition {partition}" if partition else ""
+    selection = order
+    for round_number in range(1, ROUNDS + 1):
+        result = job_def.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET_CONSOLE,
+                                            asset_selection=selection, **kwargs)
+        if not result.success:
+            raise RuntimeError(f"job {job} failed{where}")
+        unfinished = left_unfinished(result, selection)
+        if unfinished is None:
+            return round_number
+        selection = order[order.index(unfinished):]
+        if round_number < ROUNDS:
+            echo(f"  {job}{where}: transient failures left at {unfinished.to_user_string()}; "
+                 f"again from there in {pause_s:g} s (round {round_number + 1} of {ROUNDS})")
+            time.sleep(pause_s)
+    raise RuntimeError(f"job {job}{where}: transient failures still left at {unfinished.to_user_string()} "
+                       f"after {ROUNDS} rounds; run the demo again later")
+
+
+def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
+    """The same definitions, their sandbox platform answering `rate` of its requests with transient faults."""
     from resources.sandbox.resource import SandboxPlatform
 
-    platform = resources["video_platform"]
+    platform = defs.resources["video_platform"]
     if not isinstance(platform, SandboxPlatform):
         raise SystemExit("--faults needs the sandbox platform")
-    return {**resources, "video_platform": SandboxPlatform(**{**platform.model_dump(), "fault_rate": rate})}
+    faulty = SandboxPlatform(**{**platform.model_dump(), "fault_rate": rate})
+    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, sensors=defs.sensors,
+                          resources={**defs.resources, "video_platform": faulty})
 
 
 def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     if active_profile() != "sandbox":
         raise SystemExit(f"the demo runs on the sandbox profile, not {active_profile()!r}")
     home = ensure_dagster_home()
-    resources = _with_faults(resources_for(), faults) if faults else resources_for()
+    resources = resources_for()
     write_sandbox_edition(resources, echo)
     from kinetics_assets.definitions import defs
     from kinetics_assets.voting.assets import vote_inbox_sensor
 
+    if faults:
+        defs = with_faults(defs, faults)
     instance = dg.DagsterInstance.get()
     fail_dead_runs(instance)  # runs of a demo killed with -9 would stay STARTED forever
     echo(f"Profile: sandbox   Dagster instance: {home}" + (f"   injected faults: {faults:.0%}" if faults else ""))
 
     def run(job: str, partition: str | None = None, **kwargs) -> None:
-        """Materialize the job; again from the first asset left unfinished, at most ROUNDS times in all."""
-        job_def = defs.resolve_job_def(job)
-        layer = job_def.asset_layer
-        order = [key for key in layer.asset_graph.toposorted_asset_keys if key in layer.selected_asset_keys]
-        where = f" for class partition {partition}" if partition else ""
-        selection = order
-        for round_number in range(1, ROUNDS + 1):
-            result = job_def.execute_in_process(
-                instance=instance, partition_key=partition, run_config=QUIET_CONSOLE, asset_selection=selection,
-                resources={"video_platform": resources["video_platform"]}, **kwargs
-            )
-            if not result.success:
-                raise RuntimeError(f"job {job} failed{where}")
-            unfinished = left_unfinished(result, selection)
-            if unfinished is None:
-                return
-            selection = order[order.index(unfinished):]
-            if round_number < ROUNDS:
-                echo(f"  {job}{where}: transient failures left at {unfinished.to_user_string()}; "
-                     f"again from there in {ROUND_PAUSE_S:g} s (round {round_number + 1} of {ROUNDS})")
-                time.sleep(ROUND_PAUSE_S)
-        raise RuntimeError(f"job {job}{where}: transient failures still left at {unfinished.to_user_string()} "
-                           f"after {ROUNDS} rounds; run the demo again later")
+        materialize_until_finished(defs, instance, job, partition, echo=echo, **kwargs)
 
     run(MAIN_JOB)
     deficits = _value(instance, "class_deficits")
