@@ -29,7 +29,9 @@ BORDER_MAX_MEAN = 40.0  # ... and dark (graded copies lift black bars a little)
 BORDER_MAX_SHARE = 0.3  # never strip more than this share of a side
 # A file that decodes this much short of the duration its container declares was cut off (a faststart MP4 keeps
 # its index, written for every frame, at the front; edit lists and frame reordering differ by a few frames).
+# Only MP4/MOV declare durations from such an index; other containers' may be estimates from the bitrate.
 TRUNCATION_TOLERANCE_S = 0.5
+INDEXED_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2"}
 
 # Crop windows (share cut from left, top, right, bottom), chosen by measurement: a copy cropped by up to 15 % of
 # each dimension (any split between its two sides, or a corner) is within a few percent of one of these views of
@@ -136,7 +138,8 @@ def sample_frames(path: Path, sample_fps: float = SAMPLE_FPS, size: int = DECODE
             raise ValueError(f"{path}: decoding failed after {len(frames)} sampled frames ({error})") from error
     rate = float(stream.average_rate) if stream.average_rate else sample_fps
     decoded = 0.0 if last is None else last + 1.0 / rate
-    declared = float(stream.duration * stream.time_base) if stream.duration else None
+    indexed = container.format.name in INDEXED_FORMATS and stream.duration
+    declared = float(stream.duration * stream.time_base) if indexed else None
     if declared is not None and decoded < declared - TRUNCATION_TOLERANCE_S:
         raise ValueError(f"{path}: truncated: decoded {decoded:.2f} s of the {declared:.2f} s its container declares")
     if not frames:
