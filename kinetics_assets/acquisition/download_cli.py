@@ -12,7 +12,8 @@ Reports are per annotation file, so train/validate/test can share `out`: `{csv s
 `{csv stem}.failure_summary.csv` (what could not be fetched, and counts by category),
 `{csv stem}.rejected_rows.csv` (rows that failed validation). Exit status 1 means some clips failed
 transiently and a rerun may fetch them; 2 that the CSV is not a readable annotation file (not a regular file,
-not UTF-8 text) or has data rows but no valid one, or that an option is invalid.
+not UTF-8 text) or has data rows but no valid one, or that an option is invalid; 3 that the platform kept refusing the
+session (throttled, bot check) through every backoff: finished clips are kept, the rest untouched for a later run.
 
 The platform is built from its VideoPlatform class (`--platform youtube`, the default, or `sandbox`) with
 fields from `--platform-config` (JSON) and a few flags; the download code never knows which one it talks to.
@@ -34,7 +35,7 @@ from kinetics_assets.acquisition.clips import (
     ClipRequest,
     acquire_clips,
 )
-from kinetics_assets.acquisition.failures import FailureCategory, RetryPolicy
+from kinetics_assets.acquisition.failures import FailureCategory, RetryPolicy, SessionRefused
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.editions.annotations import AnnotationFileError, guess_edition, import_annotations
 from resources.clip_store import LocalClipStore
@@ -144,7 +145,7 @@ def download(
                                                                  "e.g. ejs:github (repeatable)."),
     rate: float | None = typer.Option(None, min=0.001, help="Platform requests per second (default per platform)."),
     burst: int | None = typer.Option(None, min=1, help="Requests allowed back to back (default per platform)."),
-    attempts: int = typer.Option(4, min=1, help="Tries per clip for transient failures."),
+    attempts: int = typer.Option(RetryPolicy.attempts, min=1, help="Tries per clip for transient failures."),
     short_side: int = typer.Option(256, min=16, help="Clips' short side in pixels (scaled down only)."),
 ) -> None:
     """Download the clips of an annotation CSV into the torchvision/mmaction2 layout, resumably."""
@@ -194,9 +195,13 @@ def download(
     typer.echo(f"Edition {chosen}: fetching {len(requests)} clips from {platform} into {out} "
                f"({concurrency} at a time)")
     with dg.build_resources({"platform": resource}) as built, ClipLedger(out / LEDGER_NAME) as ledger:
-        outcomes = acquire_clips(
-            built.platform, requests, LocalClipStore(root=str(out)), ledger, rate_limit=budget,
-            concurrency=concurrency, retry=RetryPolicy(attempts=attempts), clip_format=clip_format)
+        try:
+            outcomes = acquire_clips(
+                built.platform, requests, LocalClipStore(root=str(out)), ledger, rate_limit=budget,
+                concurrency=concurrency, retry=RetryPolicy(attempts=attempts), clip_format=clip_format)
+        except SessionRefused as refused:
+            typer.echo(f"Error: {refused}", err=True)
+            raise typer.Exit(3) from None
 
     report, summary = failure_report(pairs, outcomes)
     _write_csv(reports[FAILURES_SUFFIX], report)
