@@ -382,6 +382,16 @@ def test_a_bot_check_an_old_run_recorded_as_permanent_is_tried_again(platform, r
     assert outcome.status == "done" and not outcome.skipped
 
 
+def test_only_failures_still_permanent_exclude_a_video_for_good(tmp_path):
+    """candidate_videos drops the videos the ledger holds as failed for good; old bot checks are not among them."""
+    with ClipLedger(tmp_path / "ledger.sqlite") as ledger:
+        for video_id, category in (("AAAAAAAAAAA", "removed"), ("BBBBBBBBBBB", "bot_check"),
+                                   ("CCCCCCCCCCC", "no_longer_a_category")):
+            ledger.record(video_id, video_id, "permanent_failure", 1, category=category, message="m")
+        ledger.record("DDDDDDDDDDD", "DDDDDDDDDDD", "transient_failure", 1, category="timeout", message="m")
+        assert [e.youtube_id for e in ledger.entries() if e.failed_for_good] == ["AAAAAAAAAAA"]
+
+
 def test_transient_failures_are_retried_by_the_next_run(world_fields, requests, tmp_path):
     playable = [r for r in requests if r.folder == "annotated"][:1]
     down = SandboxPlatform(**world_fields, fault_rate=1.0, fault_kinds=["503"])

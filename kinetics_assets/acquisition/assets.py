@@ -121,7 +121,7 @@ def candidate_videos(
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
     hits = search_hits(search_queries, _search_function(video_platform, rate_limit), policy.results_per_query)
     with ledgers.clip_ledger() as ledger:
-        gone = {entry.youtube_id for entry in ledger.entries() if entry.status == "permanent_failure"}
+        gone = {entry.youtube_id for entry in ledger.entries() if entry.failed_for_good}
     kept, dropped = select_candidates(
         merge_candidates(hits),
         in_edition=set(class_clips["youtube_id"]),  # gone ones too: a removed video cannot come back

@@ -352,7 +352,7 @@ class _Job:
 
     def run(self, request: ClipRequest) -> ClipOutcome:
         earlier = self.ledger.get(request.key)
-        if earlier is not None and (_still_permanent(earlier) or (
+        if earlier is not None and (earlier.failed_for_good or (
                 earlier.status == "done" and earlier.relpath and self.store.exists(earlier.relpath))):
             return self._from_ledger(earlier)
         rng = random.Random(f"{self.jitter_seed}/{request.key}") if self.jitter_seed is not None else None
@@ -392,17 +392,6 @@ class _Job:
         return ClipOutcome(key=request.key, youtube_id=request.youtube_id, status=status,
                            start=request.time_start, end=request.time_end, category=failure.category.label,
                            message=failure.message, attempts=attempts)
-
-
-def _still_permanent(entry: LedgerEntry) -> bool:
-    """A permanent failure an earlier run recorded, in a category that is still permanent (ledgers written
-    before session-level answers had their own kind hold bot checks and session rate limits as permanent)."""
-    if entry.status != "permanent_failure":
-        return False
-    try:
-        return FailureCategory.from_label(entry.category or "").permanent
-    except ValueError:
-        return False
 
 
 def acquire_clips(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from kinetics_assets.acquisition.failures import FailureCategory
 from resources.storage import connect_wal
 
 STATUSES = ("done", "permanent_failure", "transient_failure")
@@ -62,6 +63,17 @@ class LedgerEntry:
     source_height: int | None
     first_attempt_at: str
     last_attempt_at: str
+
+    @property
+    def failed_for_good(self) -> bool:
+        """A permanent failure in a category that is still permanent: ledgers written before session-level
+        answers had their own kind hold bot checks and session rate limits as permanent, and those are retried."""
+        if self.status != "permanent_failure":
+            return False
+        try:
+            return FailureCategory.from_label(self.category or "").permanent
+        except ValueError:
+            return False
 
 
 def _now() -> str:
