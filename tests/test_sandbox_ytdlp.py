@@ -160,6 +160,7 @@ def test_section_download_survives_dropped_and_short_media_responses(platform, w
     """ffmpeg must resume a truncated body and retry 429s; otherwise it silently writes a short clip."""
     faults = FaultConfig(rate=0.5, seed=1, kinds=("truncated", "429"), retry_after_s=0)
     with SandboxServer(world, platform.server.clock, faults) as flaky:
+        flaky.faults.clock = lambda: 1_800_000_010.0  # one fault window: the same faults every run
         clip = _download_section(platform, watch_url(flaky.base_url, public_video.id), tmp_path, 2.0)
     assert _frames(clip) == (250, 25)
     assert flaky.faults.injected["truncated"] > 0, "precondition: a media response was cut short"
