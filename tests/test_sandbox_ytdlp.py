@@ -113,15 +113,20 @@ def test_unknown_video_id_is_video_unavailable(platform):
     assert "Video unavailable" in str(error)
 
 
+PINNED_FAULTS = 1_800_000_010.0  # one fault window: the same faults every run (this one truncates media and
+# leaves the first player answer of the section download whole)
+
+
 def test_transient_metadata_faults_are_retried(platform, world, public_video):
     target = f"{PLAYER_API_PATH}?v={public_video.id}"
     # A seed whose first player-API attempt fails: extraction only succeeds if the IE retries.
     faults = next(
         config
         for config in (FaultConfig(rate=0.5, seed=s, kinds=("429", "503", "truncated")) for s in range(100))
-        if FaultInjector(config).decide(target) is not None
+        if FaultInjector(config, clock=lambda: PINNED_FAULTS).decide(target) is not None
     )
     with SandboxServer(world, platform.server.clock, faults) as flaky:
+        flaky.faults.clock = lambda: PINNED_FAULTS
         url = watch_url(flaky.base_url, public_video.id)
         info = platform.youtube_dl(extractor_retries=10).extract_info(url, download=False)
     assert info["id"] == public_video.id
@@ -160,7 +165,7 @@ def test_section_download_survives_dropped_and_short_media_responses(platform, w
     """ffmpeg must resume a truncated body and retry 429s; otherwise it silently writes a short clip."""
     faults = FaultConfig(rate=0.5, seed=1, kinds=("truncated", "429"), retry_after_s=0)
     with SandboxServer(world, platform.server.clock, faults) as flaky:
-        flaky.faults.clock = lambda: 1_800_000_010.0  # one fault window: the same faults every run
+        flaky.faults.clock = lambda: PINNED_FAULTS
         clip = _download_section(platform, watch_url(flaky.base_url, public_video.id), tmp_path, 2.0)
     assert _frames(clip) == (250, 25)
     assert flaky.faults.injected["truncated"] > 0, "precondition: a media response was cut short"
