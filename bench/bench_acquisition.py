@@ -33,7 +33,7 @@ from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import MotionStrategy
 from resources.clip_store import LocalClipStore
 from resources.media_tools import ffmpeg_exe, user_cache_dir
-from resources.rate_limit import TokenBucket
+from resources.token_bucket import TokenBucket
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.world import DEMO_CLASSES
 from resources.storage import atomic_write_bytes

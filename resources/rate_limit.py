@@ -18,7 +18,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from resources.ledgers import Ledgers
-from resources.token_bucket import TokenBucket
+from resources.token_bucket import Bucket
 
 YOUTUBE_RATE_PER_S = 300 * 3 / 3600
 YOUTUBE_BURST = 3  # one video's requests back to back
@@ -37,10 +37,10 @@ class RateLimit(ConfigurableResource):
                                                                             "all processes together.")
     burst: int = Field(default=YOUTUBE_BURST, ge=1, description="Requests allowed back to back after a quiet spell.")
 
-    _bucket: TokenBucket | None = PrivateAttr(default=None)
+    _bucket: Bucket | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def bucket(self) -> TokenBucket:
+    def bucket(self) -> Bucket:
         with self._lock:
             if self._bucket is None:
                 self._bucket = self.ledgers.rate_budget(self.budget, self.rate_per_s, self.burst)

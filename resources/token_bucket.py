@@ -20,14 +20,16 @@ from resources.storage import connect_wal
 Change = Callable[[float], float]
 
 
-class TokenBucket:
-    """`rate_per_s` tokens a second, at most `burst` banked; `acquire` blocks until a token is due."""
+class Bucket:
+    """`rate_per_s` tokens a second, at most `burst` banked; `acquire` blocks until a token is due.
+
+    The arithmetic of every bucket; subclasses keep the bank (`_transact`)."""
 
     def __init__(
         self,
         rate_per_s: float,
         burst: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not rate_per_s > 0:
@@ -38,9 +40,6 @@ class TokenBucket:
         self.burst = float(burst)
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = self.burst
-        self._updated = clock()
 
     def _refilled(self, tokens: float, updated: float, now: float) -> float:
         """The bank at `now`; a clock that stepped back refills nothing (and takes nothing)."""
@@ -48,11 +47,7 @@ class TokenBucket:
 
     def _transact(self, change: Change) -> float:
         """Refill the bank to now and replace it by `change(bank)`, atomically; returns the bank `change` saw."""
-        with self._lock:
-            now = self._clock()
-            tokens = self._refilled(self._tokens, self._updated, now)
-            self._tokens, self._updated = change(tokens), now
-            return tokens
+        raise NotImplementedError
 
     def available(self) -> float:
         """Tokens banked now (negative while callers are waiting on booked tokens)."""
@@ -78,10 +73,33 @@ class TokenBucket:
             raise ValueError(f"can take between 0 and burst={self.burst:g} tokens at once, asked for {tokens}")
 
 
+class TokenBucket(Bucket):
+    """A bucket whose bank is in this process's memory (one process; pure tests)."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate_per_s, burst, clock, sleep)
+        self._lock = threading.Lock()
+        self._tokens = self.burst
+        self._updated = clock()
+
+    def _transact(self, change: Change) -> float:
+        with self._lock:
+            now = self._clock()
+            tokens = self._refilled(self._tokens, self._updated, now)
+            self._tokens, self._updated = change(tokens), now
+            return tokens
+
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS rate_budgets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL)"
 
 
-class SqliteTokenBucket(TokenBucket):
+class SqliteTokenBucket(Bucket):
     """The budget `name` in the SQLite file at `path`, shared by every thread and process that opens it.
 
     Each take is one short write transaction (`BEGIN IMMEDIATE` serializes them across processes); the sleep

@@ -35,7 +35,7 @@ from kinetics_assets.acquisition.failures import (
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import FixedStrategy, MotionStrategy, Window
 from resources.clip_store import LocalClipStore, validate_relpath
-from resources.rate_limit import TokenBucket
+from resources.token_bucket import TokenBucket
 from resources.sandbox.faults import THROTTLED
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
@@ -416,7 +416,7 @@ from kinetics_assets.acquisition.clips import ClipFormat, ClipRequest, acquire_c
 from kinetics_assets.acquisition.ledger import ClipLedger
 from kinetics_assets.acquisition.localize import FixedStrategy
 from resources.clip_store import LocalClipStore
-from resources.rate_limit import TokenBucket
+from resources.token_bucket import TokenBucket
 from resources.sandbox.resource import SandboxPlatform
 
 args = json.loads(sys.argv[1])

@@ -20,7 +20,7 @@ from kinetics_assets.acquisition.failures import BreakerPolicy, RetryPolicy, Ses
 from kinetics_assets.editions.assets import _metadata_fetcher
 from kinetics_assets.editions.availability import check_availability
 from kinetics_assets.session_retry import RETRY_AFTER_S, retry_step_if_session_refused
-from resources.rate_limit import TokenBucket
+from resources.token_bucket import TokenBucket
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES

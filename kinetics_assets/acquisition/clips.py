@@ -53,7 +53,8 @@ from kinetics_assets.acquisition.localize import (
     clip_id,
 )
 from resources.clip_store import ClipStore, validate_relpath
-from resources.rate_limit import RateLimit, TokenBucket
+from resources.rate_limit import RateLimit
+from resources.token_bucket import Bucket
 from resources.video_platform import VideoPlatform, validate_video_id
 
 
@@ -315,7 +316,7 @@ class _Job:
     store: ClipStore
     ledger: ClipLedger
     strategy: LocalizationStrategy
-    bucket: TokenBucket
+    bucket: Bucket
     retry: RetryPolicy
     clip_format: ClipFormat
     sleep: Callable[[float], None]
@@ -401,7 +402,7 @@ def acquire_clips(
     ledger: ClipLedger,
     strategy: LocalizationStrategy | None = None,
     *,
-    rate_limit: RateLimit | TokenBucket,
+    rate_limit: RateLimit | Bucket,
     concurrency: int = 4,
     lookahead: int = 1,
     retry: RetryPolicy = RetryPolicy(),
