@@ -7,13 +7,16 @@ import pandas as pd
 from pydantic import Field
 
 from kinetics_assets.acquisition.candidates import (
+    candidate_folder,
     merge_candidates,
+    round_outcome,
     search_hits,
     select_candidates,
     technique_contributions,
+    tried_videos,
 )
 from kinetics_assets.acquisition.deficits import class_deficits as compute_deficits
-from kinetics_assets.acquisition.deficits import paper_yield_priors
+from kinetics_assets.acquisition.deficits import measured_yields, paper_yield_priors, round_progress
 from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
 from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
@@ -38,23 +41,69 @@ PLATFORM_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPON
 
 
 
+def _previous(instance: dg.DagsterInstance, asset: str, partition: str | None = None):
+    """(value, metadata) of an asset's latest materialization, or (None, None) when it has none.
+
+    How this stage reads what its own downstream assets recorded in earlier rounds (yields, decisions,
+    candidate searches): depending on them would make the graph cyclic.
+    """
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        return None, None
+    metadata = records[0].event_log_entry.asset_materialization.metadata
+    return pd.read_parquet(metadata["path"].value), metadata
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def class_deficits(
-    edition_annotations: pd.DataFrame, edition_availability: pd.DataFrame, editions: EditionCatalog, policy: CurationPolicy
+    context: dg.AssetExecutionContext,
+    edition_annotations: pd.DataFrame,
+    edition_availability: pd.DataFrame,
+    editions: EditionCatalog,
+    ledgers: Ledgers,
+    policy: CurationPolicy,
 ) -> dg.Output[pd.DataFrame]:
-    """Per class of the current edition: clips still available vs the minimum, and the candidates to fetch."""
+    """Per class of the current edition: surviving + accepted + pending clips vs the minimum, and the
+    candidates to fetch.
+
+    Earlier rounds come from the instance, not from inputs: `class_yields` (the measured yield, used before
+    the note's Appendix A), `candidate_clips` and `accepted_clips` (pending and accepted clips) and
+    `candidate_videos` (whether the last search exhausted the class's supply) are all downstream of this
+    asset, so their latest materializations are read like `edition_splits` reads its own previous value.
+    """
     rows = current_rows(edition_annotations, editions)
     surviving = rows[~rows["youtube_id"].isin(gone_videos(edition_availability))]
     counts = clips_per_class(surviving).set_index("class_name")["all"]
+    with ledgers.clip_ledger() as ledger:
+        keys = {entry.clip_key.split("/")[1] for entry in ledger.entries() if entry.clip_key.startswith("candidates/")}
+    accepted, pending, exhausted = {}, {}, {}
+    for name in counts.index:
+        if class_key(name) not in keys:
+            continue  # no round yet: nothing accepted or pending, no search recorded
+        fetched, _ = _previous(context.instance, "candidate_clips", class_key(name))
+        decisions, _ = _previous(context.instance, "accepted_clips", class_key(name))
+        edition_videos = set(rows.loc[rows["label"] == name, "youtube_id"])
+        accepted[name], pending[name] = round_progress(fetched, decisions, edition_videos)
+        _, search = _previous(context.instance, "candidate_videos", class_key(name))
+        if search is not None and "supply_exhausted" in search and search["supply_exhausted"].value:
+            exhausted[name] = search["stop_reason"].value
     deficits = compute_deficits(
         counts,
         policy.minimum_clips_per_class,
+        accepted=pd.Series(accepted, dtype=int),
+        pending=pd.Series(pending, dtype=int),
+        history=measured_yields(_previous(context.instance, "class_yields")[0]),
         priors=paper_yield_priors(),
+        exhausted=exhausted,
         default_yield=policy.default_yield,
         safety_factor=policy.safety_factor,
         cap=policy.max_candidates_per_class,
     )
     short = deficits[deficits["deficit"] > 0]
+    due = deficits[deficits["status"] == "short"]
     return dg.Output(
         deficits,
         metadata={
@@ -62,8 +111,11 @@ def class_deficits(
             "minimum": policy.minimum_clips_per_class,
             "classes": len(deficits),
             "classes_below_minimum": len(short),
+            "classes_due_a_round": len(due),
+            "classes_supply_exhausted": int((deficits["status"] == "supply_exhausted").sum()),
             "clips_missing": int(short["deficit"].sum()),
-            "candidate_budget": int(short["candidate_budget"].sum()),
+            "candidate_budget": int(due["candidate_budget"].sum()),
+            "budgets_from_history": int((short["yield_source"] == "history").sum()),
             "below_minimum": table(short, limit=200),
         },
     )
@@ -115,20 +167,29 @@ def candidate_videos(
     ledgers: Ledgers,
     policy: CurationPolicy,
 ) -> dg.Output[pd.DataFrame]:
-    """Videos the queries found, merged and ranked, minus those already used or unusable, up to the budget."""
+    """Videos the queries found, merged and ranked, minus those already used, tried for the class in an
+    earlier round or unusable, up to the budget.
+
+    A search that finds no untried video exhausts the class's supply: recorded with the reason (metadata
+    `supply_exhausted`, `stop_reason`, read by the next `class_deficits`), not an error.
+    """
     name = class_name(context.partition_key)
     deficit = class_deficits[class_deficits["class_name"] == name]
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
     hits = search_hits(search_queries, _search_function(video_platform, rate_limit), policy.results_per_query)
+    decisions, _ = _previous(context.instance, "accepted_clips", context.partition_key)
     with ledgers.clip_ledger() as ledger:
-        gone = {entry.youtube_id for entry in ledger.entries() if entry.failed_for_good}
+        entries = ledger.entries()
+    tried = tried_videos(entries, name, () if decisions is None else decisions["youtube_id"].dropna())
     kept, dropped = select_candidates(
         merge_candidates(hits),
         in_edition=set(class_clips["youtube_id"]),  # gone ones too: a removed video cannot come back
-        rejected_before=gone,
+        tried_before=tried,
+        rejected_before={entry.youtube_id for entry in entries if entry.failed_for_good},
         min_duration_s=policy.min_source_seconds,
         budget=budget,
     )
+    exhausted, stop_reason = round_outcome(budget, len(kept))
     contributions = technique_contributions(hits, kept)
     by_original = set(hits.loc[hits["technique"] == "original", "youtube_id"])
     return dg.Output(
@@ -137,6 +198,9 @@ def candidate_videos(
             "class_name": name,
             "budget": budget,
             "candidates": len(kept),
+            "supply_exhausted": exhausted,
+            "stop_reason": stop_reason,
+            "tried_before": len(tried),
             "search_hits": len(hits),
             "unique_videos_found": int(hits["youtube_id"].nunique()),
             "found_by_class_name": len(by_original),
@@ -261,6 +325,6 @@ def candidate_clips(
     failures are retried.
     """
     name = class_name(context.partition_key)
-    folder = f"candidates/{class_key(name)}"
+    folder = candidate_folder(name)
     requests = [ClipRequest(video_id, folder=folder) for video_id in candidate_videos["youtube_id"]]
     yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit, ledgers)

@@ -10,6 +10,8 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
+from kinetics_assets.acquisition.ledger import LedgerEntry
+from kinetics_assets.partitions import class_key
 from resources.video_platform import VIDEO_ID_RE
 
 # (query text, result count) -> flat search entries as yt-dlp returns them
@@ -20,6 +22,34 @@ HIT_COLUMNS = ["youtube_id", *VIDEO_FACTS, "live", "query", "language", "techniq
 CANDIDATE_COLUMNS = [
     "youtube_id", *VIDEO_FACTS, "queries_matched", "best_position", "found_by", "languages", "techniques",
 ]
+
+
+def candidate_folder(class_name: str) -> str:
+    """The store folder (and ledger key prefix) of a class's candidate clips."""
+    return f"candidates/{class_key(class_name)}"
+
+
+def tried_videos(entries: Iterable[LedgerEntry], class_name: str, decided: Iterable[str] = ()) -> set[str]:
+    """Every video a replenishment round of this class already tried: fetched (voted on, voted down or still
+    pending) or failed for good, from the clip ledger, plus the videos of the class's decided clips.
+
+    A transient failure is not a try: it is retried when the video is found again.
+    """
+    prefix = f"{candidate_folder(class_name)}/"
+    ledger = {e.youtube_id for e in entries if e.clip_key.startswith(prefix) and (e.status == "done" or e.failed_for_good)}
+    return ledger | set(decided)
+
+
+def round_outcome(budget: int, kept: int) -> tuple[bool, str]:
+    """(supply exhausted, why the round stops where it does): a budget the search cannot fill is a finding
+    about the class's supply, not an error."""
+    if budget <= 0:
+        return False, "no candidates needed: the class is at the minimum"
+    if kept == 0:
+        return True, "candidate supply exhausted: search found no untried video"
+    if kept < budget:
+        return False, f"supply short: {kept} untried videos for a budget of {budget}"
+    return False, f"budget of {budget} filled"
 
 
 def search_hits(queries: pd.DataFrame, search: SearchFunction, results_per_query: int) -> pd.DataFrame:
@@ -79,6 +109,7 @@ def select_candidates(
     merged: pd.DataFrame,
     *,
     in_edition: set[str],
+    tried_before: set[str],
     rejected_before: set[str],
     min_duration_s: float,
     budget: int,
@@ -90,6 +121,7 @@ def select_candidates(
     rules = [
         (malformed, "malformed video id: expected 11 characters of [A-Za-z0-9_-]"),
         (merged["youtube_id"].isin(in_edition), "already in the edition for this class"),
+        (merged["youtube_id"].isin(tried_before), "tried before for this class"),
         (merged["youtube_id"].isin(rejected_before), "rejected before"),
         (merged["live"].astype(bool), "live stream"),
         (duration.isna(), "unknown duration"),
