@@ -27,7 +27,14 @@ from kinetics_assets.release.completeness import expected_partitions, missing_pa
 from kinetics_assets.release.geography import beside_paper as table3_beside_paper
 from kinetics_assets.release.geography import continent_shares
 from kinetics_assets.release.splits import SplitTargets, assign_splits
-from kinetics_assets.release.writer import published_end, with_stored_clips, write_release
+from kinetics_assets.release.writer import (
+    Parent,
+    changed_classes,
+    published_end,
+    publish_release,
+    read_changes,
+    with_stored_clips,
+)
 from resources.editions import EditionCatalog
 from resources.storage import LocalArtifactStore
 
@@ -259,6 +266,9 @@ def edition_expectations(
         )
 
 
+RELEASES = "releases"
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def edition_release(
     edition_splits: pd.DataFrame,
@@ -267,29 +277,35 @@ def edition_release(
     editions: EditionCatalog,
     artifacts: LocalArtifactStore,
 ) -> dg.Output[pd.DataFrame]:
-    """The new edition in the official format: CSVs, private test labels, manifest, notes and the clip tree."""
+    """The new edition in the official format (CSVs, private test labels, manifest, notes, clip tree) as a new,
+    immutable release beside the earlier ones (``releases/{edition}-replenished-{n}``, its parent named);
+    the same content again is the same release."""
     previous = current_rows(edition_annotations, editions)
     gone = gone_videos(edition_availability)
-    name = f"{editions.current}-replenished"
+    stem = f"{editions.current}-replenished"
     classes = tuple(sorted(previous["label"].dropna().unique()))
-    release = write_release(
+    release = publish_release(
         edition_splits.drop(columns="origin"),
-        artifacts.path(f"releases/{name}"),
-        edition=name,
+        artifacts.path(RELEASES),
+        stem=stem,
         classes=classes,
-        previous=previous,
-        removed=previous[previous["youtube_id"].isin(gone)],
-        added=edition_splits[edition_splits["origin"] == "new"],
+        source=Parent(editions.current, previous),
+        gone=gone,
     )
-    stats = table1(edition_splits.assign(edition=name), name)
+    stats = table1(edition_splits.assign(edition=release.name), release.name)
     before = table1(previous[~previous["youtube_id"].isin(gone)], f"{editions.current} (surviving)")
     paper = table1_beside_paper(stats)
     return dg.Output(
         edition_splits,
         metadata={
             "release": dg.MetadataValue.path(str(release.root)),
+            "release_name": release.name,
+            "parent": release.manifest["parent"],
+            "new_release": release.created,
+            "content_sha256": release.manifest["content_sha256"],
             "manifest": dg.MetadataValue.path(str(release.root / "manifest.json")),
             "release_notes": dg.MetadataValue.path(str(release.root / "RELEASE_NOTES.md")),
+            "changes_per_class": table(changed_classes(read_changes(release)), limit=700),
             "table1": table(pd.concat([table1(previous, editions.current), before, stats], ignore_index=True)),
             "beside_paper": table(paper) if not paper.empty else "the note has no row for this edition",
         },
