@@ -43,6 +43,13 @@ voting_job = dg.define_asset_job(
     description="Import a class's new votes and decide its clips (launched by the vote inbox sensor).",
 )
 
+AVAILABILITY_SWEEP_JOB = "availability_sweep"
+availability_sweep_job = dg.define_asset_job(
+    AVAILABILITY_SWEEP_JOB,
+    selection=dg.AssetSelection.assets("clip_availability"),
+    description="Probe every published clip of a class and record the answers (launched weekly per class).",
+)
+
 CURATE_JOB = "curate_edition"
 curate_job = dg.define_asset_job(
     CURATE_JOB,
@@ -53,4 +60,4 @@ curate_job = dg.define_asset_job(
     "Table 3 and the yields (Appendix A).",
 )
 
-JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job]
+JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job, availability_sweep_job]

@@ -7,16 +7,20 @@ import dagster as dg
 from jobs import JOBS
 from kinetics_assets.acquisition import assets as acquisition_assets
 from kinetics_assets.editions import assets as edition_assets
+from kinetics_assets.editions import link_rot as link_rot_assets
+from kinetics_assets.editions.sensors import link_rot_sensor, weekly_availability_sweep
 from kinetics_assets.release import assets as release_assets
 from kinetics_assets.voting import assets as voting_assets
 from resources.profiles import resources_for
 
-STAGES = [edition_assets, acquisition_assets, voting_assets, release_assets]  # in the order of the dataset's life
+# In the order of the dataset's life: import, replenish, vote, release, watch the release rot.
+STAGES = [edition_assets, acquisition_assets, voting_assets, release_assets, link_rot_assets]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(STAGES),
     asset_checks=dg.load_asset_checks_from_modules(STAGES),
     jobs=JOBS,
-    sensors=[voting_assets.vote_inbox_sensor],
+    sensors=[voting_assets.vote_inbox_sensor, link_rot_sensor],
+    schedules=[weekly_availability_sweep],
     resources=resources_for(),
 )

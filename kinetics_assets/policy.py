@@ -28,3 +28,7 @@ class CurationPolicy(dg.ConfigurableResource):
     min_yes_share: float = Field(
         default=0.6, ge=0, le=1, description="final filter: share of a clip's votes that must be 'yes'"
     )
+    gone_after_s: float = Field(
+        default=7 * 24 * 3600, ge=0, description="link-rot: a video is gone after two permanent answers this far apart"
+    )
+    link_rot_batch: int = Field(default=50, ge=1, description="link-rot sensor: videos probed per tick at most")

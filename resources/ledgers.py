@@ -14,6 +14,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from kinetics_assets.acquisition.ledger import ClipLedger
+from kinetics_assets.editions.history import AvailabilityHistory
 from kinetics_assets.voting.votes import VoteLedger
 from resources.token_bucket import SqliteTokenBucket
 
@@ -35,6 +36,10 @@ class Ledgers(ConfigurableResource):
     def vote_ledger(self) -> VoteLedger:
         """Every vote file imported (by checksum) and its votes: importing the same file twice adds nothing."""
         return VoteLedger(self._path("votes.sqlite"))
+
+    def availability_history(self) -> AvailabilityHistory:
+        """Every link-rot answer about a published video and each video's status: survives restarts."""
+        return AvailabilityHistory(self._path("availability.sqlite"))
 
     def rate_budget(self, name: str, rate_per_s: float, burst: float) -> SqliteTokenBucket:
         """The request budget `name`: one bucket for every process that asks for the same name here."""

@@ -25,6 +25,7 @@ DEFAULT_PROFILE = "sandbox"
 SANDBOX_EDITION = "sandbox-previous"
 SANDBOX_MINIMUM = 16
 SANDBOX_MAX_CANDIDATES = 16  # per class and round: keeps `make demo` to a few minutes on 2 cores
+SANDBOX_GONE_AFTER_S = 60  # link-rot confirmation interval in the demo (production: a week)
 
 
 def kinetics_home() -> Path:
@@ -49,6 +50,9 @@ def _sandbox_resources() -> dict:
             val_clips_per_class=2,  # the note's 50 and 100, scaled like the minimum
             test_clips_per_class=3,
             split_tolerance=0.5,
+            # The demo jumps the platform's clock by a year at once; the history's times are our wall clock, so a
+            # removal is confirmed by a second answer a minute later instead of production's week.
+            gone_after_s=SANDBOX_GONE_AFTER_S,
         ),
         # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
         "video_platform": SandboxPlatform(
