@@ -11,21 +11,16 @@ import pytest
 from kinetics_assets.editions.annotations import read_annotation_file
 
 from kinetics_assets.voting.assets import vote_inbox_sensor
-from resources.crowd import CrowdInbox
 from resources.sandbox.crowd import SandboxCrowd
 
 from kinetics_assets.definitions import STAGES
 from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
-from resources.clip_store import LocalClipStore
-from resources.editions import EditionCatalog, EditionFiles
-from resources.ledgers import Ledgers
 from resources.profiles import resources_for
-from resources.rate_limit import RateLimit
 from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.world import World
-from resources.storage import LocalArtifactStore, LocalParquetIOManager
+from sandbox_pipeline import sandbox_resources
 
 CLASSES = ["stacking dice", "luge"]
 # The sandbox profile's policy, as `make demo` runs it: its minimum, candidate cap, split targets and tolerance.
@@ -49,21 +44,7 @@ def _run_pipeline(root):
     # As the demo does, the edition's counts spread around the minimum; its seed puts "stacking dice" under it.
     write_previous_edition(World(platform.world_config(), root / "world"), edition_dir,
                            minimum=POLICY.minimum_clips_per_class, seed=1)
-    files = [str(edition_dir / name) for name in ("train.csv", "validate.csv", "private/test_labelled.csv")]
-    ledgers = Ledgers(root=str(root / "ledgers"))  # the ledgers of this world only
-    resources = {
-        "io_manager": LocalParquetIOManager(base_dir=str(root / "assets")),
-        "artifacts": LocalArtifactStore(root=str(root / "artifacts")),
-        "policy": POLICY,
-        "video_platform": platform,
-        "ledgers": ledgers,
-        "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=100, burst=50),
-        "clip_store": LocalClipStore(root=str(root / "clips")),
-        "editions": EditionCatalog(
-            editions=[EditionFiles(name="previous", taxonomy="Kinetics-700", files=files)], current="previous"
-        ),
-        "crowd_inbox": CrowdInbox(root=str(root / "crowd")),
-    }
+    resources = sandbox_resources(root, platform, edition_dir, POLICY)
     instance = dg.DagsterInstance.ephemeral()
     assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
     assert dg.materialize(

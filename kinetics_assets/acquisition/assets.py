@@ -78,10 +78,10 @@ def class_deficits(
     surviving = rows[~rows["youtube_id"].isin(gone_videos(edition_availability))]
     counts = clips_per_class(surviving).set_index("class_name")["all"]
     with ledgers.clip_ledger() as ledger:
-        keys = {entry.clip_key.split("/")[1] for entry in ledger.entries() if entry.clip_key.startswith("candidates/")}
+        folders = {entry.clip_key.rpartition("/")[0] for entry in ledger.entries()}
     accepted, pending, exhausted = {}, {}, {}
     for name in counts.index:
-        if class_key(name) not in keys:
+        if candidate_folder(name) not in folders:
             continue  # no round yet: nothing accepted or pending, no search recorded
         fetched, _ = _previous(context.instance, "candidate_clips", class_key(name))
         decisions, _ = _previous(context.instance, "accepted_clips", class_key(name))

@@ -1,0 +1,119 @@
+"""Two replenishment rounds for one class through Dagster on a small sandbox world: the second round counts the
+first's accepted clips, budgets with the class's measured yield and never re-fetches a video the first tried."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from kinetics_assets.definitions import STAGES
+from kinetics_assets.partitions import class_key
+from kinetics_assets.policy import CurationPolicy
+from resources.profiles import resources_for
+from resources.sandbox.crowd import SandboxCrowd
+from resources.sandbox.edition import write_previous_edition
+from resources.sandbox.resource import SandboxPlatform
+from resources.sandbox.world import World
+from sandbox_pipeline import sandbox_resources
+
+NAME = "stacking dice"
+KEY = class_key(NAME)
+# An edition of about 4 clips per class against a minimum of 8, and 3 candidates a round: two rounds needed.
+EDITION_MINIMUM, MINIMUM, CAP = 4, 8, 3
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rounds")
+    platform = SandboxPlatform(classes=[NAME], relevant_per_class=24, distractors_per_class=4, max_duration=14.0,
+                               cache_dir=str(root / "world"))
+    edition_dir = root / "edition"
+    write_previous_edition(World(platform.world_config(), root / "world"), edition_dir, minimum=EDITION_MINIMUM)
+    policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(),
+                               "minimum_clips_per_class": MINIMUM, "max_candidates_per_class": CAP})
+    resources = sandbox_resources(root, platform, edition_dir, policy)
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
+
+    def materialize(selection, partition=None):
+        assert dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                              partition_key=partition).success
+
+    def value(asset, partition=None):
+        return _latest(instance, asset, partition)
+
+    crowd = SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"])
+    materialize(["edition_annotations", "edition_availability", "class_deficits"])
+    materialize(["class_clips", "retained_clips", "search_queries", "candidate_videos", "candidate_clips",
+                 "annotation_tasks"], KEY)
+    first = {"deficits": value("class_deficits"), "candidates": value("candidate_videos", KEY),
+             "clips": value("candidate_clips", KEY)}
+    materialize(["class_deficits"])  # votes out: the fetched clips count as pending
+    first["deficits_while_voting"] = value("class_deficits")
+    crowd.answer_pending(NAME)
+    materialize(["rater_votes", "accepted_clips", "accepted_fingerprints", "retained_fingerprints"], KEY)
+    first["decisions"] = value("accepted_clips", KEY)
+    materialize(["duplicate_clusters", "final_clips", "class_yields"])
+    first["yields"] = value("class_yields")
+    materialize(["class_deficits"])
+    materialize(["candidate_videos", "candidate_clips"], KEY)
+    second = {"deficits": value("class_deficits"), "candidates": value("candidate_videos", KEY),
+              "clips": value("candidate_clips", KEY), "search": _metadata(instance, "candidate_videos", KEY),
+              "fetch": _metadata(instance, "candidate_clips", KEY)}
+    with resources["ledgers"].clip_ledger() as ledger:
+        downloads = {entry.youtube_id: entry.downloads for entry in ledger.entries()
+                     if entry.clip_key.startswith(f"candidates/{KEY}/")}
+    return first, second, downloads
+
+
+def _records(instance, asset, partition):
+    return instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+
+
+def _metadata(instance, asset, partition=None):
+    return _records(instance, asset, partition)[0].event_log_entry.asset_materialization.metadata
+
+
+def _latest(instance, asset, partition=None):
+    return pd.read_parquet(_metadata(instance, asset, partition)["path"].value)
+
+
+def _row(deficits):
+    return deficits.set_index("class_name").loc[NAME]
+
+
+def test_the_first_round_is_budgeted_by_the_note_and_its_fetched_clips_count_as_pending(rounds):
+    first, *_ = rounds
+    row = _row(first["deficits"])
+    assert row["status"] == "short" and row["yield_source"] == "note_appendix_a"
+    assert row["candidate_budget"] == CAP == len(first["candidates"])
+    fetched = int((first["clips"]["status"] == "done").sum())
+    while_voting = _row(first["deficits_while_voting"])
+    assert fetched > 0 and while_voting["pending"] == fetched
+    assert while_voting["deficit"] == max(0, row["deficit"] - fetched)  # the same clips are not asked for twice
+
+
+def test_a_second_round_never_refetches_a_video_the_first_tried(rounds):
+    first, second, downloads = rounds
+    tried = set(first["candidates"]["youtube_id"])
+    assert len(second["candidates"]) > 0
+    assert not set(second["candidates"]["youtube_id"]) & tried
+    assert second["search"]["tried_before"].value >= len(tried)
+    assert second["fetch"]["fetched_this_run"].value == int((second["clips"]["status"] == "done").sum())
+    assert all(count <= 1 for count in downloads.values())  # no candidate video downloaded twice
+
+
+def test_the_second_round_counts_accepted_clips_and_budgets_with_the_measured_yield(rounds):
+    first, second, _ = rounds
+    row = _row(second["deficits"])
+    decisions = first["decisions"]
+    accepted = decisions.loc[decisions["decision"] == "accepted", "youtube_id"].nunique()
+    assert row["accepted"] == accepted and row["pending"] == 0  # every first-round clip is decided
+    assert row["deficit"] == max(0, MINIMUM - row["clips"] - accepted)
+    measured = first["yields"].set_index("class_name").loc[NAME]
+    assert row["yield_source"] == "history"
+    expected = measured["p_published"] if pd.notna(measured["p_published"]) else measured["p_voted_positive"]
+    assert row["expected_yield"] == pytest.approx(expected)
+    assert second["search"]["budget"].value == row["candidate_budget"]
