@@ -54,10 +54,11 @@ CURATE_JOB = "curate_edition"
 curate_job = dg.define_asset_job(
     CURATE_JOB,
     selection=dg.AssetSelection.assets(
-        "duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography", "class_yields"
+        "duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography", "class_yields",
+        "retention_table",
     ),
     description="Across classes: dedup, final filtering, splits (checked by Great Expectations), the release, "
-    "Table 3 and the yields (Appendix A).",
+    "Table 3, the yields (Appendix A) and retention over time (Table 2).",
 )
 
 JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job, availability_sweep_job]

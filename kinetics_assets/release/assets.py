@@ -1,5 +1,6 @@
 """Dagster wiring for the new edition: fingerprints → duplicate clusters → final clips → splits (guarded by
-Great Expectations) → the release in the official format, with its statistics (Tables 1 and 3)."""
+Great Expectations) → the release in the official format, with its statistics (Tables 1 and 3) and the
+retention of every edition over time (Table 2)."""
 
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from kinetics_assets.dedup import (
 from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import beside_paper as table1_beside_paper
 from kinetics_assets.editions.statistics import table1
-from kinetics_assets.metadata import table
+from kinetics_assets.metadata import png_markdown, table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
 from kinetics_assets.policy import CurationPolicy
 from kinetics_assets.release.completeness import expected_partitions, missing_partitions
 from kinetics_assets.release.geography import beside_paper as table3_beside_paper
 from kinetics_assets.release.geography import continent_shares
+from kinetics_assets.release.retention import beside_paper as table2_beside_paper
+from kinetics_assets.release.retention import over_time, retention, retention_plot
 from kinetics_assets.release.splits import SplitTargets, assign_splits
 from kinetics_assets.release.writer import (
     Parent,
@@ -33,9 +36,12 @@ from kinetics_assets.release.writer import (
     published_end,
     publish_release,
     read_changes,
+    read_release,
+    releases_of,
     with_stored_clips,
 )
 from resources.editions import EditionCatalog
+from resources.ledgers import Ledgers
 from resources.storage import LocalArtifactStore
 
 GROUP = "release"
@@ -180,7 +186,7 @@ def final_clips(
 
 
 def _last_value(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
-    """This asset's previous value, so a rerun with one more clip moves no clip already placed."""
+    """This asset's previous value (None before the first): what a rerun builds on."""
     event = context.instance.get_latest_materialization_event(context.asset_key)
     return None if event is None else pd.read_parquet(event.asset_materialization.metadata["path"].value)
 
@@ -216,6 +222,7 @@ def edition_splits(
     new = pd.DataFrame({"label": new["class_name"], "youtube_id": new["youtube_id"], "time_start": new["start"],
                         "time_end": new["end"].map(published_end), "clip_path": new["path"]})
     targets = SplitTargets(val=policy.val_clips_per_class, test=policy.test_clips_per_class)
+    # built on the last value: a rerun with one more clip moves no clip already placed
     splits = assign_splits(retained, new, targets, seed=policy.split_seed, earlier=_last_value(context))
     per_class = splits.groupby(["label", "split"]).size().unstack(fill_value=0).reset_index()
     return dg.Output(
@@ -269,6 +276,11 @@ def edition_expectations(
 RELEASES = "releases"
 
 
+def release_stem(editions: EditionCatalog) -> str:
+    """Releases of the replenished edition are named ``{stem}-1``, ``{stem}-2``, ..."""
+    return f"{editions.current}-replenished"
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def edition_release(
     edition_splits: pd.DataFrame,
@@ -282,12 +294,11 @@ def edition_release(
     the same content again is the same release."""
     previous = current_rows(edition_annotations, editions)
     gone = gone_videos(edition_availability)
-    stem = f"{editions.current}-replenished"
     classes = tuple(sorted(previous["label"].dropna().unique()))
     release = publish_release(
         edition_splits.drop(columns="origin"),
         artifacts.path(RELEASES),
-        stem=stem,
+        stem=release_stem(editions),
         classes=classes,
         source=Parent(editions.current, previous),
         gone=gone,
@@ -329,5 +340,51 @@ def edition_geography(
             "clips": geography.clips,
             "with_location": round(geography.located_share, 4),
             "table3": table(shown),
+        },
+    )
+
+
+# Where a video's availability is found: the edition's link-rot check, then the published clips' probes.
+AVAILABILITY_ASSETS = ("edition_availability", "clip_availability")
+
+
+def _evidence_time(instance: dg.DagsterInstance) -> str:
+    """When the newest availability answer was materialized (UTC): the time a retention row stands for."""
+    events = instance.get_latest_materialization_events([dg.AssetKey(name) for name in AVAILABILITY_ASSETS])
+    newest = max(event.timestamp for event in events.values() if event is not None)
+    return pd.Timestamp(newest, unit="s", tz="UTC").isoformat(timespec="seconds")
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"}, deps=["edition_release"])
+def retention_table(
+    context: dg.AssetExecutionContext,
+    edition_annotations: pd.DataFrame,
+    edition_availability: pd.DataFrame,
+    editions: EditionCatalog,
+    artifacts: LocalArtifactStore,
+    ledgers: Ledgers,
+) -> dg.Output[pd.DataFrame]:
+    """Table 2: per edition (the replenished one and each release) and split, the clips it was published with
+    and how many are still available, at every availability check so far, beside the note's Table 2.
+
+    A video's status comes from the availability history where the link-rot sensor has probed it, else from the
+    edition's link-rot check; earlier rows are kept from this asset's previous value."""
+    source = current_rows(edition_annotations, editions)
+    releases = releases_of(artifacts.path(RELEASES), release_stem(editions))
+    clips = pd.concat([source, *(read_release(r).assign(edition=r.name) for r in releases)], ignore_index=True)
+    statuses = edition_availability.set_index("youtube_id")["status"]
+    with ledgers.availability_history() as history:
+        probed = {video: status.status for video, status in history.statuses(clips["youtube_id"]).items()}
+    statuses = pd.Series({**statuses.to_dict(), **probed}, dtype=object)
+    now = retention(clips, statuses, _evidence_time(context.instance))
+    history_rows = over_time(_last_value(context), now)
+    return dg.Output(
+        history_rows,
+        metadata={
+            "as_of": now["as_of"].iloc[0],
+            "editions": len(releases) + 1,
+            "table2": table(table2_beside_paper(now)),
+            "over_time": table(history_rows, limit=200),
+            "retention_over_time": png_markdown(retention_plot(history_rows), "retention over time"),
         },
     )

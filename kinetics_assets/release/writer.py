@@ -339,6 +339,11 @@ def _versions(releases: Path, stem: str) -> dict[int, Path]:
     return {int(match.group(1)): releases / match.group(0) for match in found if match}
 
 
+def releases_of(releases: Path, stem: str) -> list[Release]:
+    """Every release of ``stem``, oldest first."""
+    return [Release(path, read_manifest(path), created=False) for _, path in sorted(_versions(releases, stem).items())]
+
+
 def read_manifest(root: Path) -> dict:
     path = root / MANIFEST
     try:
@@ -421,12 +426,11 @@ def publish_release(
         placed = _write_clips(rows, building, folders)
         content = content_sha256(_file_table(building))
         versions = _versions(releases, stem)
-        for path in versions.values():
-            manifest = read_manifest(path)
-            if manifest.get("content_sha256") == content:
-                shutil.rmtree(building)
-                _point_latest(releases, path.name)
-                return Release(path, manifest, created=False)
+        same = [release for release in releases_of(releases, stem) if release.manifest.get("content_sha256") == content]
+        if same:
+            shutil.rmtree(building)
+            _point_latest(releases, same[0].name)
+            return same[0]
         latest = latest_release(releases)
         parent = (Parent(latest.name, read_release(latest)) if latest is not None and latest.root in versions.values()
                   else source)
