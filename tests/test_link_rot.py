@@ -15,14 +15,21 @@ from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
 from yt_dlp.utils import DownloadError
 
 from kinetics_assets.editions.history import Answer, AvailabilityHistory, VideoStatus, next_status
+from kinetics_assets.editions.link_rot import clip_availability
 from kinetics_assets.editions.probe import check_video
-from kinetics_assets.editions.sensors import RotationCursor, link_rot_sensor, link_rot_tick
+from kinetics_assets.editions.sensors import (
+    RotationCursor,
+    link_rot_sensor,
+    link_rot_tick,
+    weekly_availability_sweep,
+)
 from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
 from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.world import DEMO_CLASSES, World
+from resources.storage import LocalParquetIOManager
 
 T0 = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.UTC)
 WEEK = datetime.timedelta(days=7)
@@ -308,3 +315,38 @@ def test_the_sensor_finds_link_rot_confirms_it_and_requests_one_replenishment_pe
         reasons = {s.category for v, s in history.statuses(release["youtube_id"]).items() if s.status == "gone"}
     assert reasons and reasons <= {"removed", "private", "account_terminated", "copyright", "country_blocked",
                                    "sign_in_required", "unavailable"}
+
+
+def test_clip_availability_probes_the_class_and_records_into_the_same_history(sandbox, tmp_path):
+    root, release, gone, path = sandbox
+    label = CLASSES[0]
+
+    @dg.asset(name="edition_release")
+    def published() -> pd.DataFrame:
+        return release
+
+    resources = {**sensor_resources(tmp_path, LATER), "io_manager": LocalParquetIOManager(base_dir=str(tmp_path))}
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([published], resources=resources, instance=instance).success
+    for _ in range(2):  # two sweeps: the first answer makes suspects, the second (gone_after 0) confirms
+        result = dg.materialize([published, clip_availability], selection=["clip_availability"],
+                                partition_key=class_key(label), resources=resources, instance=instance)
+    frame = result.output_for_node("clip_availability")
+    assert set(frame.loc[frame["status"] == "gone", "youtube_id"]) == gone[label]
+    assert set(frame.loc[frame["status"] == "available", "youtube_id"]) == set(
+        release.loc[release["label"] == label, "youtube_id"]) - gone[label]
+    metadata = result.asset_materializations_for_node("clip_availability")[0].metadata
+    assert metadata["gone"].value == len(gone[label]) and metadata["suspect"].value == 0
+
+
+def test_the_weekly_sweep_requests_every_published_class_once_a_week(sandbox, tmp_path):
+    root, release, gone, path = sandbox
+    monday = datetime.datetime(2026, 1, 5, 3, tzinfo=datetime.UTC)
+    with dg.instance_for_test() as instance:  # a schedule's context needs an instance it can refer to
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("edition_release", metadata={"path": dg.MetadataValue.path(str(path))}))
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=monday,
+                                       resources={"ledgers": Ledgers(root=str(tmp_path))}) as context:
+            requests = weekly_availability_sweep(context)
+    assert sorted(r.partition_key for r in requests) == sorted(map(class_key, CLASSES))
+    assert len({r.run_key for r in requests}) == len(CLASSES) and all("2026-W02" in r.run_key for r in requests)
