@@ -63,7 +63,8 @@ def source_edition(rows: pd.DataFrame) -> Parent:
 
 
 def write(rows: pd.DataFrame, releases: Path, gone=frozenset(LOST)):
-    return publish_release(rows, releases, stem=STEM, classes=CLASSES, source=source_edition(rows), gone=set(gone))
+    return publish_release(rows, releases, stem=STEM, classes=CLASSES, source=source_edition(rows),
+                           gone_among=set(gone).intersection)
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

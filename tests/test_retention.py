@@ -73,7 +73,7 @@ def test_retention_table_asset_reads_releases_history_and_adds_a_row_per_check(t
     rows = _edition_rows()
     release = publish_release(rows.drop(columns=["edition", "taxonomy"]), artifacts.path(RELEASES),
                               stem=release_stem(catalog), classes=("luge",),
-                              source=Parent(EDITION, rows), gone=set())
+                              source=Parent(EDITION, rows), gone_among=lambda videos: set())
     instance = dg.DagsterInstance.ephemeral()
 
     statuses = {"now": ["available"] * 4}

@@ -276,6 +276,15 @@ def edition_expectations(
 RELEASES = "releases"
 
 
+def video_statuses(videos, edition_availability: pd.DataFrame, ledgers: Ledgers) -> pd.Series:
+    """Each video's availability status: the history's (the link-rot sensor's two-answer rule) where it has
+    probed the video, else the edition's link-rot check; videos neither knows are absent."""
+    checked = edition_availability.set_index("youtube_id")["status"]
+    with ledgers.availability_history() as history:
+        probed = {video: status.status for video, status in history.statuses(videos).items()}
+    return pd.Series({**checked.to_dict(), **probed}, dtype=object)
+
+
 def release_stem(editions: EditionCatalog) -> str:
     """Releases of the replenished edition are named ``{stem}-1``, ``{stem}-2``, ..."""
     return f"{editions.current}-replenished"
@@ -288,12 +297,18 @@ def edition_release(
     edition_availability: pd.DataFrame,
     editions: EditionCatalog,
     artifacts: LocalArtifactStore,
+    ledgers: Ledgers,
 ) -> dg.Output[pd.DataFrame]:
     """The new edition in the official format (CSVs, private test labels, manifest, notes, clip tree) as a new,
     immutable release beside the earlier ones (``releases/{edition}-replenished-{n}``, its parent named);
-    the same content again is the same release."""
+    the same content again is the same release. The notes count a parent's clip as lost to link-rot when the
+    availability history (or the edition's check) declares its video gone."""
     previous = current_rows(edition_annotations, editions)
     gone = gone_videos(edition_availability)
+
+    def gone_among(videos: set[str]) -> set[str]:
+        statuses = video_statuses(videos, edition_availability, ledgers)
+        return set(statuses.index[statuses == "gone"]) & videos
     classes = tuple(sorted(previous["label"].dropna().unique()))
     release = publish_release(
         edition_splits.drop(columns="origin"),
@@ -301,7 +316,7 @@ def edition_release(
         stem=release_stem(editions),
         classes=classes,
         source=Parent(editions.current, previous),
-        gone=gone,
+        gone_among=gone_among,
     )
     stats = table1(edition_splits.assign(edition=release.name), release.name)
     before = table1(previous[~previous["youtube_id"].isin(gone)], f"{editions.current} (surviving)")
@@ -352,7 +367,7 @@ def _evidence_time(instance: dg.DagsterInstance) -> str:
     """When the newest availability answer was materialized (UTC): the time a retention row stands for."""
     events = instance.get_latest_materialization_events([dg.AssetKey(name) for name in AVAILABILITY_ASSETS])
     newest = max(event.timestamp for event in events.values() if event is not None)
-    return pd.Timestamp(newest, unit="s", tz="UTC").isoformat(timespec="seconds")
+    return pd.Timestamp(newest, unit="s", tz="UTC").isoformat(timespec="microseconds")  # two checks, two times
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, deps=["edition_release"])
@@ -372,10 +387,7 @@ def retention_table(
     source = current_rows(edition_annotations, editions)
     releases = releases_of(artifacts.path(RELEASES), release_stem(editions))
     clips = pd.concat([source, *(read_release(r).assign(edition=r.name) for r in releases)], ignore_index=True)
-    statuses = edition_availability.set_index("youtube_id")["status"]
-    with ledgers.availability_history() as history:
-        probed = {video: status.status for video, status in history.statuses(clips["youtube_id"]).items()}
-    statuses = pd.Series({**statuses.to_dict(), **probed}, dtype=object)
+    statuses = video_statuses(clips["youtube_id"], edition_availability, ledgers)
     now = retention(clips, statuses, _evidence_time(context.instance))
     history_rows = over_time(_last_value(context), now)
     return dg.Output(

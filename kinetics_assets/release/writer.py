@@ -42,6 +42,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -400,13 +401,13 @@ def publish_release(
     stem: str,
     classes: tuple[str, ...],
     source: Parent,
-    gone: set[str],
+    gone_among: Callable[[set[str]], set[str]],
 ) -> Release:
     """Publish ``rows`` (label, youtube_id, time_start, time_end, split[, clip_path]) as ``{releases}/{stem}-{n}``.
 
     The parent is the release ``LATEST`` names when it is one of ``stem``, else ``source`` (the edition the
-    pipeline replenishes); ``gone`` (videos found permanently unavailable) tells link-rot from other removals
-    in the notes. Content that a release of ``stem`` already holds returns that release untouched (and points
+    pipeline replenishes); ``gone_among(videos)`` says which of the parent's videos missing from ``rows`` are
+    declared gone, which tells link-rot from other removals in the notes. Content that a release of ``stem`` already holds returns that release untouched (and points
     ``LATEST`` at it). A row's ``clip_path`` (absolute, in the clip store; empty when the release has no media
     for it) is linked into the clip tree. See the module docstring for the layout.
     """
@@ -435,7 +436,8 @@ def publish_release(
         parent = (Parent(latest.name, read_release(latest)) if latest is not None and latest.root in versions.values()
                   else source)
         name = f"{stem}-{max(versions, default=0) + 1}"
-        changes = release_diff(parent.rows, rows, gone)
+        missing = set(parent.rows["youtube_id"]) - set(rows["youtube_id"])
+        changes = release_diff(parent.rows, rows, gone_among(missing))
         atomic_write_bytes(building / NOTES, release_notes(name, parent, rows, changes).encode("utf-8"))
         atomic_write_bytes(building / CHANGES, changes.to_csv(index=False, lineterminator="\n").encode("utf-8"))
         manifest = _manifest(name, parent.name, rows, building, placed)
