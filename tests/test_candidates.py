@@ -5,6 +5,7 @@ import pytest
 
 from kinetics_assets.acquisition.candidates import (
     candidate_folder,
+    earlier_round_videos,
     merge_candidates,
     round_outcome,
     search_hits,
@@ -109,6 +110,9 @@ def test_tried_videos_are_the_classes_fetched_and_failed_for_good_ones_plus_deci
     # own clips are not this class's tries
     assert tried == {"AAAAAAAAAAA", "BBBBBBBBBBB", "GGGGGGGGGGG"}
     assert candidate_folder("stacking dice") == "candidates/stacking_dice"
+    # carried into the next round: fetched clips only, not those an edition already holds
+    assert earlier_round_videos(entries, "stacking dice", excluded={"AAAAAAAAAAA"}) == []
+    assert earlier_round_videos(entries, "luge", excluded=set()) == ["EEEEEEEEEEE"]
 
 
 def test_videos_tried_before_are_dropped_with_their_reason_and_the_budget_goes_to_untried_ones():

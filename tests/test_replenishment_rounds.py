@@ -1,5 +1,6 @@
 """Two replenishment rounds for one class through Dagster on a small sandbox world: the second round counts the
-first's accepted clips, budgets with the class's measured yield and never re-fetches a video the first tried."""
+first's accepted clips, budgets with the class's measured yield, never re-fetches a video the first tried, and
+keeps the first round's decisions beside its own."""
 
 import dagster as dg
 import pandas as pd
@@ -55,13 +56,18 @@ def rounds(tmp_path_factory):
     materialize(["duplicate_clusters", "final_clips", "class_yields"])
     first["yields"] = value("class_yields")
     materialize(["class_deficits"])
-    materialize(["candidate_videos", "candidate_clips"], KEY)
+    materialize(["candidate_videos", "candidate_clips", "annotation_tasks"], KEY)
     second = {"deficits": value("class_deficits"), "candidates": value("candidate_videos", KEY),
               "clips": value("candidate_clips", KEY), "search": _metadata(instance, "candidate_videos", KEY),
               "fetch": _metadata(instance, "candidate_clips", KEY)}
     with resources["ledgers"].clip_ledger() as ledger:
         downloads = {entry.youtube_id: entry.downloads for entry in ledger.entries()
                      if entry.clip_key.startswith(f"candidates/{KEY}/")}
+    crowd.answer_pending(NAME)
+    materialize(["rater_votes", "accepted_clips"], KEY)
+    second["decisions"] = value("accepted_clips", KEY)
+    materialize(["class_deficits"])
+    second["deficits_after_votes"] = value("class_deficits")
     return first, second, downloads
 
 
@@ -101,8 +107,22 @@ def test_a_second_round_never_refetches_a_video_the_first_tried(rounds):
     assert len(second["candidates"]) > 0
     assert not set(second["candidates"]["youtube_id"]) & tried
     assert second["search"]["tried_before"].value >= len(tried)
-    assert second["fetch"]["fetched_this_run"].value == int((second["clips"]["status"] == "done").sum())
+    clips = second["clips"].set_index("youtube_id")
+    new = clips.loc[list(second["candidates"]["youtube_id"])]
+    assert second["fetch"]["fetched_this_run"].value == int((new["status"] == "done").sum())
     assert all(count <= 1 for count in downloads.values())  # no candidate video downloaded twice
+
+
+def test_the_first_rounds_clips_and_decisions_carry_into_the_second_round(rounds):
+    first, second, _ = rounds
+    carried = first["clips"].loc[first["clips"]["status"] == "done", "clip_id"]
+    assert set(carried) <= set(second["clips"]["clip_id"])  # beside the new ones, not downloaded again
+    before = first["decisions"].set_index("clip_id")["decision"]
+    after = second["decisions"].set_index("clip_id")["decision"]
+    assert after.loc[before.index].to_dict() == before.to_dict()  # the same votes, the same decisions
+    accepted = second["decisions"].loc[second["decisions"]["decision"] == "accepted", "youtube_id"].nunique()
+    row = _row(second["deficits_after_votes"])
+    assert row["accepted"] == accepted > _row(second["deficits"])["accepted"]  # progress kept, not replaced
 
 
 def test_the_second_round_counts_accepted_clips_and_budgets_with_the_measured_yield(rounds):

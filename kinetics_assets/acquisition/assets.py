@@ -8,6 +8,7 @@ from pydantic import Field
 
 from kinetics_assets.acquisition.candidates import (
     candidate_folder,
+    earlier_round_videos,
     merge_candidates,
     round_outcome,
     search_hits,
@@ -314,17 +315,24 @@ def candidate_clips(
     context: dg.AssetExecutionContext,
     config: ClipSettings,
     candidate_videos: pd.DataFrame,
+    class_clips: pd.DataFrame,
     video_platform: VideoPlatform,
     clip_store: ClipStore,
     rate_limit: RateLimit,
     ledgers: Ledgers,
 ):
-    """One localized 10-s clip per candidate video, normalized and stored under its official name.
+    """One localized 10-s clip per candidate video, normalized and stored under its official name, beside the
+    clips earlier rounds of the class fetched (not yet in the edition): their votes and acceptances carry into
+    this round's decisions instead of being replaced by them.
 
-    Reruns use the ledger: finished clips and permanent failures are not fetched again; only transient
-    failures are retried.
+    Reruns use the ledger: finished clips (the earlier rounds' too) and permanent failures are not fetched
+    again; only transient failures are retried.
     """
     name = class_name(context.partition_key)
     folder = candidate_folder(name)
-    requests = [ClipRequest(video_id, folder=folder) for video_id in candidate_videos["youtube_id"]]
+    with ledgers.clip_ledger() as ledger:
+        earlier = earlier_round_videos(
+            ledger.entries(), name, set(class_clips["youtube_id"]) | set(candidate_videos["youtube_id"]))
+    context.log.info(f"{name}: {len(earlier)} clips of earlier rounds carried beside {len(candidate_videos)} new")
+    requests = [ClipRequest(video_id, folder=folder) for video_id in [*earlier, *candidate_videos["youtube_id"]]]
     yield from fetch_clips(name, requests, config, video_platform, clip_store, rate_limit, ledgers)

@@ -40,6 +40,14 @@ def tried_videos(entries: Iterable[LedgerEntry], class_name: str, decided: Itera
     return ledger | set(decided)
 
 
+def earlier_round_videos(entries: Iterable[LedgerEntry], class_name: str, excluded: set[str]) -> list[str]:
+    """Videos whose candidate clip an earlier round of the class fetched (by ledger key), minus ``excluded``
+    (videos an edition already holds for the class, or this round's own candidates)."""
+    prefix = f"{candidate_folder(class_name)}/"
+    return [e.youtube_id for e in entries
+            if e.clip_key.startswith(prefix) and e.status == "done" and e.youtube_id not in excluded]
+
+
 def round_outcome(budget: int, kept: int) -> tuple[bool, str]:
     """(supply exhausted, why the round stops where it does): a budget the search cannot fill is a finding
     about the class's supply, not an error."""
