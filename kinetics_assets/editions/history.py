@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS video_status (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS suspects_by_age ON video_status (permanent_since) WHERE status = 'suspect';
+CREATE INDEX IF NOT EXISTS gone_videos ON video_status (youtube_id) WHERE status = 'gone';
 CREATE TABLE IF NOT EXISTS published_clips (
     position INTEGER PRIMARY KEY,
     class_name TEXT NOT NULL,
@@ -183,8 +184,10 @@ class AvailabilityHistory:
         """Published videos with one permanent answer old enough that a second one would confirm it."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT youtube_id FROM video_status WHERE status = 'suspect' AND permanent_since <= ? "
-                "AND youtube_id IN (SELECT youtube_id FROM published_clips) ORDER BY permanent_since LIMIT ?",
+                "SELECT s.youtube_id FROM video_status s INDEXED BY suspects_by_age "
+                "WHERE s.status = 'suspect' AND s.permanent_since <= ? "
+                "AND EXISTS (SELECT 1 FROM published_clips p WHERE p.youtube_id = s.youtube_id) "
+                "ORDER BY s.permanent_since LIMIT ?",
                 (_iso(now - gone_after), limit)).fetchall()
         return [row[0] for row in rows]
 
@@ -227,9 +230,14 @@ class AvailabilityHistory:
         return [PublishedClip(*row) for row in rows]
 
     def available_clips(self) -> dict[str, int]:
-        """Published clips per class whose video is not declared gone (suspect and unknown still count)."""
+        """Published clips per class whose video is not declared gone (suspect and unknown still count).
+
+        Counted as published minus gone: an index scan of the roster and a join of the (few) gone videos only."""
         with self._lock:
-            rows = self._con.execute(
-                "SELECT p.class_name, SUM(COALESCE(s.status, '') != 'gone') FROM published_clips p "
-                "LEFT JOIN video_status s ON s.youtube_id = p.youtube_id GROUP BY p.class_name").fetchall()
-        return {name: int(count) for name, count in rows}
+            published = self._con.execute(
+                "SELECT class_name, COUNT(*) FROM published_clips GROUP BY class_name").fetchall()
+            gone = dict(self._con.execute(
+                "SELECT p.class_name, COUNT(*) FROM video_status s INDEXED BY gone_videos "
+                "JOIN published_clips p ON p.youtube_id = s.youtube_id WHERE s.status = 'gone' "
+                "GROUP BY p.class_name").fetchall())
+        return {name: count - gone.get(name, 0) for name, count in published}
