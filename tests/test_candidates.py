@@ -126,7 +126,7 @@ def test_videos_tried_before_are_dropped_with_their_reason_and_the_budget_goes_t
 
 @pytest.mark.parametrize("budget, kept, exhausted, reason", [
     (0, 0, False, "no candidates needed: the class is at the minimum"),
-    (5, 0, True, "candidate supply exhausted: search found no untried video"),
+    (5, 0, True, "candidate supply exhausted: search found no untried usable video"),
     (5, 3, False, "supply short: 3 untried videos for a budget of 5"),
     (5, 5, False, "budget of 5 filled"),
 ])

@@ -77,7 +77,7 @@ def test_a_class_whose_votes_are_out_is_not_asked_for_the_same_clips_again():
 
 
 def test_an_exhausted_supply_is_a_status_with_its_reason_not_an_error():
-    why = "candidate supply exhausted: search found no untried video"
+    why = "candidate supply exhausted: search found no untried usable video"
     frame = _deficits({"zumba": 10, "luge": 30}, exhausted={"zumba": why, "luge": why})
     assert frame.loc["zumba", ["deficit", "status", "reason"]].tolist() == [14, "supply_exhausted", why]
     assert frame.loc["luge", "status"] == "at_minimum"  # at the minimum whatever the supply

@@ -137,3 +137,33 @@ def test_the_second_round_counts_accepted_clips_and_budgets_with_the_measured_yi
     expected = measured["p_published"] if pd.notna(measured["p_published"]) else measured["p_voted_positive"]
     assert row["expected_yield"] == pytest.approx(expected)
     assert second["search"]["budget"].value == row["candidate_budget"]
+
+
+def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_an_error(tmp_path):
+    # A world with hardly more videos than its edition: the first round takes every untried one it finds.
+    platform = SandboxPlatform(classes=[NAME], relevant_per_class=5, distractors_per_class=1, max_duration=14.0,
+                               cache_dir=str(tmp_path / "world"))
+    write_previous_edition(World(platform.world_config(), tmp_path / "world"), tmp_path / "edition", minimum=4)
+    policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(), "minimum_clips_per_class": 12})
+    resources = sandbox_resources(tmp_path, platform, tmp_path / "edition", policy)
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
+
+    def materialize(selection, partition=None):
+        assert dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                              partition_key=partition).success
+
+    materialize(["edition_annotations", "edition_availability", "class_deficits"])
+    materialize(["class_clips", "search_queries", "candidate_videos", "candidate_clips"], KEY)
+    first = _metadata(instance, "candidate_videos", KEY)
+    assert first["candidates"].value > 0 and not first["supply_exhausted"].value
+    materialize(["class_deficits"])
+    materialize(["candidate_videos"], KEY)
+    second = _metadata(instance, "candidate_videos", KEY)
+    assert second["candidates"].value == 0 and second["budget"].value > 0
+    assert second["supply_exhausted"].value is True
+    assert second["stop_reason"].value == "candidate supply exhausted: search found no untried usable video"
+    materialize(["class_deficits"])
+    row = _row(_latest(instance, "class_deficits"))
+    assert row["deficit"] > 0 and row["status"] == "supply_exhausted" and row["reason"] == second["stop_reason"].value
+    assert _metadata(instance, "class_deficits")["classes_supply_exhausted"].value == 1

@@ -54,7 +54,7 @@ def round_outcome(budget: int, kept: int) -> tuple[bool, str]:
     if budget <= 0:
         return False, "no candidates needed: the class is at the minimum"
     if kept == 0:
-        return True, "candidate supply exhausted: search found no untried video"
+        return True, "candidate supply exhausted: search found no untried usable video"
     if kept < budget:
         return False, f"supply short: {kept} untried videos for a budget of {budget}"
     return False, f"budget of {budget} filled"
