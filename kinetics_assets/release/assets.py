@@ -366,7 +366,10 @@ AVAILABILITY_ASSETS = ("edition_availability", "clip_availability")
 def _evidence_time(instance: dg.DagsterInstance) -> str:
     """When the newest availability answer was materialized (UTC): the time a retention row stands for."""
     events = instance.get_latest_materialization_events([dg.AssetKey(name) for name in AVAILABILITY_ASSETS])
-    newest = max(event.timestamp for event in events.values() if event is not None)
+    newest = max((event.timestamp for event in events.values() if event is not None), default=None)
+    if newest is None:
+        raise ValueError(f"this instance records no materialization of {' or '.join(AVAILABILITY_ASSETS)}: run the "
+                         "link-rot check (kinetics_main job) first")
     return pd.Timestamp(newest, unit="s", tz="UTC").isoformat(timespec="microseconds")  # two checks, two times
 
 
