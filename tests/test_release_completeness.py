@@ -9,8 +9,9 @@ from kinetics_assets.partitions import class_key
 from kinetics_assets.release.assets import every_expected_class_present
 from kinetics_assets.release.completeness import expected_partitions, missing_partitions
 
+# The third class's pending clips close its deficit, but its votes must still be decided before the release.
 DEFICITS = pd.DataFrame({"class_name": ["luge", "stacking dice", "passing American football (in game)"],
-                         "deficit": [3, 0, 5]})
+                         "clips": [5, 8, 2], "pending": [0, 0, 6], "minimum": 8, "deficit": [3, 0, 0]})
 
 
 def _materialize(instance, asset, classes):
