@@ -31,7 +31,7 @@ import pandas as pd
 
 from kinetics_assets.editions.history import AvailabilityHistory
 from kinetics_assets.editions.probe import platform_check, probe_videos
-from kinetics_assets.editions.sensors import TICK_BREAKER, TICK_RETRY, RotationCursor, _published_pairs, link_rot_tick
+from kinetics_assets.editions.sensors import TICK_BREAKER, TICK_RETRY, RotationCursor, link_rot_tick, published_pairs
 from kinetics_assets.editions.taxonomy import load_classes
 from kinetics_assets.policy import CurationPolicy
 from resources.ledgers import Ledgers
@@ -86,7 +86,7 @@ def bench_tick(clips: int, folder: Path) -> dict:
     release = synthetic_release(path, clips)
     with AvailabilityHistory(folder / f"availability-{clips}.sqlite") as history:
         start = time.perf_counter()
-        history.replace_roster("bench", _published_pairs(str(path)))
+        history.replace_roster("bench", published_pairs(str(path)))
         roster_s = time.perf_counter() - start
         fill_history(history.path, release)
         del release

@@ -124,7 +124,8 @@ def link_rot_tick(
     return Tick(cursor, probed, deficits)
 
 
-def _published_pairs(path: str) -> Iterator[list[tuple[str, str]]]:
+def published_pairs(path: str) -> Iterator[list[tuple[str, str]]]:
+    """The (label, youtube_id) pairs of a release's parquet value, in chunks: never the whole file in memory."""
     for chunk in pq.ParquetFile(path).iter_batches(batch_size=ROSTER_CHUNK, columns=["label", "youtube_id"]):
         yield list(zip(chunk.column("label").to_pylist(), chunk.column("youtube_id").to_pylist(), strict=True))
 
@@ -141,7 +142,7 @@ def sync_published(instance: dg.DagsterInstance, history: AvailabilityHistory) -
         if path is None:
             raise ValueError(f"{PUBLISHED_ASSET.to_user_string()} materialization {release} (run {record.run_id}) "
                              "has no 'path' metadata, so its published clips cannot be read")
-        history.replace_roster(release, _published_pairs(path.value))
+        history.replace_roster(release, published_pairs(path.value))
     return release
 
 
