@@ -53,6 +53,7 @@ def _sandbox_resources() -> dict:
             # The demo jumps the platform's clock by a year at once; the history's times are our wall clock, so a
             # removal is confirmed by a second answer a minute later instead of production's week.
             gone_after_s=SANDBOX_GONE_AFTER_S,
+            link_rot_batch=300,  # the whole demo release in one tick (a few seconds at the sandbox's budget)
         ),
         # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
         "video_platform": SandboxPlatform(
