@@ -137,6 +137,7 @@ def test_the_second_round_counts_accepted_clips_and_budgets_with_the_measured_yi
     expected = measured["p_published"] if pd.notna(measured["p_published"]) else measured["p_voted_positive"]
     assert row["expected_yield"] == pytest.approx(expected)
     assert second["search"]["budget"].value == row["candidate_budget"]
+    assert second["search"]["yield_source"].value == "history"  # shown beside the budget in the UI
 
 
 def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_an_error(tmp_path):

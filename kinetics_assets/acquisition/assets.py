@@ -198,6 +198,7 @@ def candidate_videos(
         metadata={
             "class_name": name,
             "budget": budget,
+            "yield_source": str(deficit["yield_source"].iloc[0]) if len(deficit) else "none",
             "candidates": len(kept),
             "supply_exhausted": exhausted,
             "stop_reason": stop_reason,
