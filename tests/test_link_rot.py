@@ -21,6 +21,7 @@ from kinetics_assets.editions.sensors import (
     RotationCursor,
     link_rot_sensor,
     link_rot_tick,
+    published_pairs,
     weekly_availability_sweep,
 )
 from kinetics_assets.partitions import class_key
@@ -350,3 +351,11 @@ def test_the_weekly_sweep_requests_every_published_class_once_a_week(sandbox, tm
             requests = weekly_availability_sweep(context)
     assert sorted(r.partition_key for r in requests) == sorted(map(class_key, CLASSES))
     assert len({r.run_key for r in requests}) == len(CLASSES) and all("2026-W02" in r.run_key for r in requests)
+
+
+def test_a_release_without_the_published_columns_is_refused_by_name(tmp_path, history):
+    path = tmp_path / "edition_release.parquet"
+    pd.DataFrame({"youtube_id": ids(2)}).to_parquet(path)
+    with pytest.raises(ValueError, match=r"edition_release\.parquet lack the column\(s\) label"):
+        history.replace_roster("r1", published_pairs(str(path)))
+    assert history.release() is None and history.published_count() == 0  # nothing half-loaded

@@ -126,7 +126,11 @@ def link_rot_tick(
 
 def published_pairs(path: str) -> Iterator[list[tuple[str, str]]]:
     """The (label, youtube_id) pairs of a release's parquet value, in chunks: never the whole file in memory."""
-    for chunk in pq.ParquetFile(path).iter_batches(batch_size=ROSTER_CHUNK, columns=["label", "youtube_id"]):
+    values = pq.ParquetFile(path)
+    missing = {"label", "youtube_id"} - set(values.schema_arrow.names)
+    if missing:
+        raise ValueError(f"published clips {path} lack the column(s) {', '.join(sorted(missing))}")
+    for chunk in values.iter_batches(batch_size=ROSTER_CHUNK, columns=["label", "youtube_id"]):
         yield list(zip(chunk.column("label").to_pylist(), chunk.column("youtube_id").to_pylist(), strict=True))
 
 
