@@ -1,6 +1,8 @@
 """Jobs: what `make demo` runs, stage by stage, and what the sensors and backfills launch.
 
-Per-class jobs run one class partition per run (a backfill over many classes is many runs).
+Per-class jobs run one class partition per run (a backfill over many classes is many runs). Their steps form a
+chain, so they run in the run's own process: a process per step would only add an import of the code location
+(seconds of CPU) to every step of every class.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ edition_clips_job = dg.define_asset_job(
     EDITION_CLIPS_JOB,
     selection=dg.AssetSelection.assets("class_clips", "retained_clips", "retained_fingerprints"),
     partitions_def=CLASS_PARTITIONS,
+    executor_def=dg.in_process_executor,
     description="A class's surviving edition clips, fetched (for dedup and as gold clips).",
 )
 
@@ -33,6 +36,7 @@ replenish_job = dg.define_asset_job(
     REPLENISH_JOB,
     selection=dg.AssetSelection.assets("search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"),
     partitions_def=CLASS_PARTITIONS,
+    executor_def=dg.in_process_executor,
     description="Queries → candidate videos → localized clips → annotation tasks for the crowd, for one class.",
 )
 
@@ -40,6 +44,7 @@ voting_job = dg.define_asset_job(
     VOTING_JOB,
     selection=dg.AssetSelection.assets("rater_votes", "accepted_clips", "accepted_fingerprints"),
     partitions_def=CLASS_PARTITIONS,
+    executor_def=dg.in_process_executor,
     description="Import a class's new votes and decide its clips (launched by the vote inbox sensor).",
 )
 

@@ -40,7 +40,7 @@ def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
     process it started within a few seconds."""
     import dagster as dg
 
-    from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
+    from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
     from kinetics_assets.process_group import run_process_group
 
     home = ensure_dagster_home()
@@ -49,7 +49,7 @@ def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
     if dead:
         typer.echo(f"Marked failed: {len(dead)} run(s) whose process is gone ({', '.join(dead)})")
     typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "kinetics_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
     raise typer.Exit(run_process_group(command, env=os.environ))
 
 

@@ -2,7 +2,8 @@
 
 The sandbox supplies the outside world — a previous edition in the official format (as `kinetics sandbox
 edition` writes it), the video platform, and a crowd that answers the published tasks — and the jobs run
-exactly as they would on production data; votes reach the pipeline through the inbox sensor.
+exactly as they would on production data; votes reach the pipeline through the inbox sensor, ticked by the
+daemon's own code (its tick, cursor and runs land in the instance, so the UI's daemon does not redo them).
 
 With `faults` the sandbox platform answers that share of requests with transient faults (429, 503, stalls,
 truncated bodies, throttled-session waves). Dagster's retry policies and the fetchers' own retries absorb most;
@@ -12,6 +13,7 @@ from that asset on, a bounded number of rounds, as an operator would. The releas
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,11 +21,12 @@ from typing import Callable
 import dagster as dg
 import pandas as pd
 
-from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB, VOTING_JOB
+from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB
 from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
-from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
+from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
 from kinetics_assets.partitions import class_key
+from kinetics_assets.sensor_ticks import output_into, run_queued, tick_sensors, workspace_context
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
 
 Echo = Callable[[str], None]
@@ -31,6 +34,7 @@ Echo = Callable[[str], None]
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ROUNDS = 6             # materializations of one job at most, when transient failures are left each time
 ROUND_PAUSE_S = 10.0   # transient faults pass with time (the sandbox draws them afresh every 10 s)
+TICK_WAIT_S = 60.0     # a sensor ticked less than its minimum interval ago (a demo run again at once) ticks after it
 
 
 def _value(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> pd.DataFrame:
@@ -104,6 +108,26 @@ def materialize_until_finished(defs: dg.Definitions, instance: dg.DagsterInstanc
                        f"after {ROUNDS} rounds; run the demo again later")
 
 
+def daemon_sensor_tick(instance: dg.DagsterInstance, sensor: str, echo: Echo) -> None:
+    """A tick of every running sensor through the daemon's code, until `sensor` has ticked, and the runs the
+    ticks requested, launched from the run queue and finished. The code server's and runs' console output goes to
+    a log file; everything else is in the instance (the UI's sensor and run pages)."""
+    log = kinetics_home() / "logs" / "demo_daemon.log"
+    logger = logging.getLogger("kinetics.demo.daemon")
+    deadline = time.monotonic() + TICK_WAIT_S
+    with output_into(log), workspace_context(instance, WORKSPACE) as context:
+        ticks = tick_sensors(context, logger)
+        while sensor not in ticks:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sensor {sensor} did not tick within {TICK_WAIT_S:g} s: is it stopped in the UI?")
+            time.sleep(5)
+            ticks = tick_sensors(context, logger)
+        run_queued(context, [run_id for tick in ticks.values() for run_id in tick.run_ids])
+    for name, tick in sorted(ticks.items()):
+        echo(f"Sensor {name}: tick {tick.tick_id} {tick.status.value.lower()}, {len(tick.run_ids)} run(s) "
+             f"launched and finished (daemon log: {log})")
+
+
 def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
     """The same definitions, their sandbox platform answering `rate` of its requests with transient faults."""
     from resources.sandbox.resource import SandboxPlatform
@@ -146,11 +170,7 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
         run(REPLENISH_JOB, class_key(name))
 
     crowd_answers(resources, list(short["class_name"]), echo)
-    with dg.build_sensor_context(instance=instance, resources={"crowd_inbox": resources["crowd_inbox"]}) as context:
-        requests = vote_inbox_sensor(context)
-    echo(f"Vote inbox sensor: {len(requests)} run requests")
-    for request in requests:
-        run(VOTING_JOB, request.partition_key, tags={"dagster/run_key": request.run_key})
+    daemon_sensor_tick(instance, vote_inbox_sensor.name, echo)
     run(CURATE_JOB)
 
     echo("\nTable 1 of the imported editions:\n" + _value(instance, "class_statistics").to_markdown(index=False))

@@ -11,6 +11,9 @@ from resources.processes import pid_alive
 from resources.profiles import kinetics_home
 from resources.storage import atomic_write_bytes
 
+# The code location as the UI and the demo's daemon ticks load it: one location name, so sensor state, ticks and
+# the run keys' dedup are shared (the demo runs from the repository, installed in development mode).
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 # No telemetry: these machines (and many curators' clusters) have no route out.
 _INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 # Statuses of a run whose process is (or was) executing it.
