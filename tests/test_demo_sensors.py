@@ -66,7 +66,8 @@ def test_a_daemon_tick_after_the_demos_sensor_step_launches_nothing(inbox, tmp_p
 
 
 def test_a_failed_run_is_named(tmp_path):
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, workspace_context(instance, INBOX_WORKSPACE) as context:
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, \
+            workspace_context(instance, INBOX_WORKSPACE) as context:
         run = instance.create_run_for_job(dg.GraphDefinition(name="broken", node_defs=[]).to_job(), run_id=None)
         instance.report_run_failed(run)
         with pytest.raises(RuntimeError, match=f"broken\\[\\] {run.run_id} \\(FAILURE\\)"):
