@@ -8,7 +8,8 @@ daemon's own code (its tick, cursor and runs land in the instance, so the UI's d
 With `faults` the sandbox platform answers that share of requests with transient faults (429, 503, stalls,
 truncated bodies, throttled-session waves). Dagster's retry policies and the fetchers' own retries absorb most;
 what they leave (clips with transient failures, videos whose availability stayed unknown) is materialized again,
-from that asset on, a bounded number of rounds, as an operator would. The release must not change.
+from that asset on, a bounded number of rounds, as an operator would. The release must not change. (The runs the
+sensors launch run in the code location, without injected faults: the voting assets do not call the platform.)
 """
 
 from __future__ import annotations
@@ -123,9 +124,10 @@ def daemon_sensor_tick(instance: dg.DagsterInstance, sensor: str, echo: Echo) ->
             time.sleep(5)
             ticks = tick_sensors(context, logger)
         run_queued(context, [run_id for tick in ticks.values() for run_id in tick.run_ids])
+    echo(f"Sensors ticked through the daemon (its log: {log}):")
     for name, tick in sorted(ticks.items()):
-        echo(f"Sensor {name}: tick {tick.tick_id} {tick.status.value.lower()}, {len(tick.run_ids)} run(s) "
-             f"launched and finished (daemon log: {log})")
+        echo(f"  {name}: tick {tick.tick_id} {tick.status.value.lower()}, "
+             f"{len(tick.run_ids)} run(s) launched and finished")
 
 
 def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
