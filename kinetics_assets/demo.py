@@ -26,6 +26,7 @@ from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB
 from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
 from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
+from kinetics_assets.materialized import latest
 from kinetics_assets.partitions import class_key
 from kinetics_assets.sensor_ticks import output_into, run_queued, tick_sensors, workspace_context
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
@@ -36,14 +37,6 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ROUNDS = 6             # materializations of one job at most, when transient failures are left each time
 ROUND_PAUSE_S = 10.0   # transient faults pass with time (the sandbox draws them afresh every 10 s)
 TICK_WAIT_S = 60.0     # a sensor ticked less than its minimum interval ago (a demo run again at once) ticks after it
-
-
-def _value(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> pd.DataFrame:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    return pd.read_parquet(records[0].event_log_entry.asset_materialization.metadata["path"].value)
 
 
 def write_sandbox_edition(resources: dict, echo: Echo) -> None:
@@ -161,7 +154,7 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
         materialize_until_finished(defs, instance, job, partition, echo=echo, **kwargs)
 
     run(MAIN_JOB)
-    deficits = _value(instance, "class_deficits")
+    deficits = latest(instance, "class_deficits")[0]
     short = deficits[deficits["deficit"] > 0]
     echo(f"{len(short)} of {len(deficits)} classes are under the minimum")
     for name in deficits["class_name"]:
@@ -175,15 +168,16 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     daemon_sensor_tick(instance, vote_inbox_sensor.name, echo)
     run(CURATE_JOB)
 
-    echo("\nTable 1 of the imported editions:\n" + _value(instance, "class_statistics").to_markdown(index=False))
-    release = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).asset_materialization.metadata
+    statistics = latest(instance, "class_statistics")[0]
+    echo("\nTable 1 of the imported editions:\n" + statistics.to_markdown(index=False))
+    release = latest(instance, "edition_release")[1]
     new_table1 = pd.DataFrame([record.data for record in release["table1"].value.records])[TABLE1_COLUMNS]
     echo("\nTable 1, previous edition → replenished release:\n" + new_table1.to_markdown(index=False))
-    yields = _value(instance, "class_yields")
+    yields = latest(instance, "class_yields")[0]
     columns = ["rank", "class_name", "candidates", "accepted", "published", "p_voted_positive", "p_published",
                "paper_p_voted_positive", "paper_p_published"]
     echo("\nYields (the note's Appendix A):\n" + yields[columns].to_markdown(index=False))
-    echo("\nTable 3 (continents):\n" + _value(instance, "edition_geography").to_markdown(index=False))
+    echo("\nTable 3 (continents):\n" + latest(instance, "edition_geography")[0].to_markdown(index=False))
     echo(f"\nRelease (passed every Great Expectations check): {release['release'].value}")
     echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
     echo(f"         {kinetics_home() / 'clips'} (clips), {kinetics_home() / 'crowd'} (tasks and votes)")

@@ -23,6 +23,7 @@ from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
 from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import clips_per_class
+from kinetics_assets.materialized import latest
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
 from kinetics_assets.policy import CurationPolicy
@@ -40,22 +41,6 @@ PLATFORM_POOL = "video_platform"  # per-platform concurrency: set the pool's lim
 # Search and download talk to the platform: a failed attempt is retried with backoff and jitter.
 PLATFORM_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
 
-
-
-def _previous(instance: dg.DagsterInstance, asset: str, partition: str | None = None):
-    """(value, metadata) of an asset's latest materialization, or (None, None) when it has none.
-
-    How this stage reads what its own downstream assets recorded in earlier rounds (yields, decisions,
-    candidate searches): depending on them would make the graph cyclic.
-    """
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    if not records:
-        return None, None
-    metadata = records[0].event_log_entry.asset_materialization.metadata
-    return pd.read_parquet(metadata["path"].value), metadata
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
@@ -84,11 +69,11 @@ def class_deficits(
     for name in counts.index:
         if candidate_folder(name) not in folders:
             continue  # no round yet: nothing accepted or pending, no search recorded
-        fetched, _ = _previous(context.instance, "candidate_clips", class_key(name))
-        decisions, _ = _previous(context.instance, "accepted_clips", class_key(name))
+        fetched, _ = latest(context.instance, "candidate_clips", class_key(name))
+        decisions, _ = latest(context.instance, "accepted_clips", class_key(name))
         edition_videos = set(rows.loc[rows["label"] == name, "youtube_id"])
         accepted[name], pending[name] = round_progress(fetched, decisions, edition_videos)
-        _, search = _previous(context.instance, "candidate_videos", class_key(name))
+        _, search = latest(context.instance, "candidate_videos", class_key(name))
         if search is not None and "supply_exhausted" in search and search["supply_exhausted"].value:
             exhausted[name] = search["stop_reason"].value
     deficits = compute_deficits(
@@ -96,7 +81,7 @@ def class_deficits(
         policy.minimum_clips_per_class,
         accepted=pd.Series(accepted, dtype=int),
         pending=pd.Series(pending, dtype=int),
-        history=measured_yields(_previous(context.instance, "class_yields")[0]),
+        history=measured_yields(latest(context.instance, "class_yields")[0]),
         priors=paper_yield_priors(),
         exhausted=exhausted,
         default_yield=policy.default_yield,
@@ -178,7 +163,7 @@ def candidate_videos(
     deficit = class_deficits[class_deficits["class_name"] == name]
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
     hits = search_hits(search_queries, _search_function(video_platform, rate_limit), policy.results_per_query)
-    decisions, _ = _previous(context.instance, "accepted_clips", context.partition_key)
+    decisions, _ = latest(context.instance, "accepted_clips", context.partition_key)
     with ledgers.clip_ledger() as ledger:
         entries = ledger.entries()
     tried = tried_videos(entries, name, () if decisions is None else decisions["youtube_id"].dropna())

@@ -185,12 +185,6 @@ def final_clips(
     )
 
 
-def _last_value(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
-    """This asset's previous value (None before the first): what a rerun builds on."""
-    event = context.instance.get_latest_materialization_event(context.asset_key)
-    return None if event is None else pd.read_parquet(event.asset_materialization.metadata["path"].value)
-
-
 def edition_rules(policy: CurationPolicy, classes: list[str]):
     from expectations.suites import EditionRules  # GX loads only when the checks run
 
@@ -223,7 +217,8 @@ def edition_splits(
                         "time_end": new["end"].map(published_end), "clip_path": new["path"]})
     targets = SplitTargets(val=policy.val_clips_per_class, test=policy.test_clips_per_class)
     # built on the last value: a rerun with one more clip moves no clip already placed
-    splits = assign_splits(retained, new, targets, seed=policy.split_seed, earlier=_last_value(context))
+    earlier = latest(context.instance, context.asset_key)[0]
+    splits = assign_splits(retained, new, targets, seed=policy.split_seed, earlier=earlier)
     per_class = splits.groupby(["label", "split"]).size().unstack(fill_value=0).reset_index()
     return dg.Output(
         splits,
@@ -392,7 +387,7 @@ def retention_table(
     clips = pd.concat([source, *(read_release(r).assign(edition=r.name) for r in releases)], ignore_index=True)
     statuses = video_statuses(clips["youtube_id"], edition_availability, ledgers)
     now = retention(clips, statuses, _evidence_time(context.instance))
-    history_rows = over_time(_last_value(context), now)
+    history_rows = over_time(latest(context.instance, context.asset_key)[0], now)
     return dg.Output(
         history_rows,
         metadata={

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
-from crowdkit.aggregation import DawidSkene
 
 from kinetics_assets.voting.tasks import ANSWERS
 
@@ -83,6 +82,8 @@ def dawid_skene_decisions(votes: pd.DataFrame, tasks: pd.DataFrame, n_iter: int 
     labelled = kept[kept["answer"].isin(["yes", "no"]) & kept["task_id"].isin(tasks["task_id"])]
     counts["decision"] = "pending"
     if not labelled.empty:
+        from crowdkit.aggregation import DawidSkene  # 2.8 s to import: only when this method runs, not in every run
+
         gold = tasks[tasks["kind"] != "candidate"].set_index("task_id")["gold_answer"]
         gold = gold[gold.index.isin(labelled["task_id"])]
         data = labelled.rename(columns={"task_id": "task", "rater_id": "worker", "answer": "label"})
