@@ -21,6 +21,7 @@ from kinetics_assets.dedup import (
 from kinetics_assets.editions.assets import current_rows, gone_videos
 from kinetics_assets.editions.statistics import beside_paper as table1_beside_paper
 from kinetics_assets.editions.statistics import table1
+from kinetics_assets.materialized import latest
 from kinetics_assets.metadata import png_markdown, table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
 from kinetics_assets.policy import CurationPolicy
