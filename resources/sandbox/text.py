@@ -1,9 +1,10 @@
 """Titles, descriptions and channel names for sandbox videos, in English, French, Spanish and Portuguese.
 
-Curated classes (data/phrasebook.json) get hand-written phrasings whose words differ from the plain class name,
-so that verb-form, synonym and translation query augmentation each find videos a plain query misses. Other
-classes get English gerund/infinitive variants (lemminflect). Every choice is driven by uniforms in [0, 1) that
-the caller draws from the world's seeded generator, so text is deterministic.
+Curated classes (data/phrasebook.json) get hand-written phrasings, written without the pipeline's query tables
+(regional variants, slang, typos, other word orders), so that what query augmentation gains is measured, not built
+in. Other classes get English gerund/infinitive variants (lemminflect). Titles are then roughened as uploads are:
+accents dropped, hashtags, English tags in other languages. Every choice is driven by uniforms in [0, 1) that the
+caller draws from the world's seeded generator, so text is deterministic.
 """
 
 from __future__ import annotations
@@ -27,11 +28,18 @@ CURATED_PHRASINGS = {"en_gerund": 0.34, "en_infinitive": 0.12, "en_synonym": 0.1
 ENGLISH_PHRASINGS = {"en_gerund": 0.67, "en_infinitive": 0.30, "untitled": 0.03}
 
 _TITLE_TEMPLATES = {
-    "en": ("{P}", "{P}", "{P} - {adj}!", "{P} ({year})", "{P} with friends", "Watch: {p}", "{P} vlog"),
-    "fr": ("{P}", "{P}", "{P} - {adj} !", "{P} ({year})", "{P} en famille", "Vlog : {p}"),
-    "es": ("{P}", "{P}", "{P} - ¡{adj}!", "{P} ({year})", "{P} con amigos", "Vlog: {p}"),
-    "pt": ("{P}", "{P}", "{P} - {adj}!", "{P} ({year})", "{P} com amigos", "Vlog: {p}"),
+    "en": ("{P}", "{P}", "{P} - {adj}!", "{P} ({year})", "{P} with friends", "Watch: {p}", "{P} vlog",
+           "{P} #shorts", "{p} lol"),
+    "fr": ("{P}", "{P}", "{P} - {adj} !", "{P} ({year})", "{P} en famille", "Vlog : {p}", "{P} #shorts",
+           "{P} | tuto", "{P} (eng sub)", "{p} mdr"),
+    "es": ("{P}", "{P}", "{P} - ¡{adj}!", "{P} ({year})", "{P} con amigos", "Vlog: {p}", "{P} #shorts",
+           "{P} | tutorial", "{P} (english subs)", "{p} jajaja"),
+    "pt": ("{P}", "{P}", "{P} - {adj}!", "{P} ({year})", "{P} com amigos", "Vlog: {p}", "{P} #shorts",
+           "{P} | tutorial", "{P} (english subtitles)", "{p} kkkk"),
 }
+# Share of titles typed without accents (phone keyboards, habit), and of titles ending in a hashtag of the phrase.
+UNACCENTED_SHARE = 0.2
+HASHTAG_SHARE = 0.15
 _ADJECTIVES = {
     "en": ("amazing", "so satisfying", "epic", "insane", "must see"),
     "fr": ("incroyable", "trop bien", "génial", "magnifique"),
@@ -129,10 +137,25 @@ def _fill(template: str, phrase: str, year: int, adjective: str) -> str:
     return template.format(p=phrase, P=phrase[:1].upper() + phrase[1:], year=year, adj=adjective)
 
 
+def strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
+def _roughen(title: str, phrase: str, u: float) -> str:
+    """Drop the title's accents, or append the phrase as one hashtag (a word no query matches), or neither."""
+    if u < UNACCENTED_SHARE:
+        return strip_accents(title)
+    if u < UNACCENTED_SHARE + HASHTAG_SHARE:
+        return f"{title} #{''.join(search_tokens(phrase))}"
+    return title
+
+
 def title_and_description(phrase: str, language: str, year: int, u: Sequence[float]) -> tuple[str, str]:
     """A title and description around `phrase`, in the phrase's language; u holds 3 uniforms."""
     adjective = pick(_ADJECTIVES[language], u[0])
     title = _fill(pick(_TITLE_TEMPLATES[language], u[1]), phrase, year, adjective)
+    title = _roughen(title, phrase, (u[0] * 16) % 1.0)  # a fresh uniform from u[0]'s lower digits
     return title, _fill(pick(_DESCRIPTIONS[language], u[2]), phrase, year, adjective)
 
 
@@ -159,6 +182,4 @@ def channel_name(u: Sequence[float]) -> str:
 
 def search_tokens(text: str) -> list[str]:
     """Lower-case, accent-free word tokens: how the platform's search matches queries to titles."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.findall(r"[^\W_]+", stripped.casefold())
+    return re.findall(r"[^\W_]+", strip_accents(text).casefold())
