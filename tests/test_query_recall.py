@@ -11,7 +11,7 @@ import pytest
 
 from kinetics_assets.acquisition.candidates import search_hits
 from kinetics_assets.acquisition.queries import expand_queries, kinetics700_classes
-from kinetics_assets.acquisition.recall import RECALL_COLUMNS, query_recall
+from kinetics_assets.acquisition.recall import RECALL_COLUMNS, known_positives, query_recall
 from resources.sandbox.edition import PRIVATE_TEST, write_previous_edition
 from resources.sandbox.world import World, WorldConfig
 
@@ -46,10 +46,6 @@ HITS = _hits(
 RELEVANT = {"A", "B", "C", "D", "E", "F", "G", "H"}
 
 
-def _table() -> pd.DataFrame:
-    return query_recall(QUERIES, HITS, RELEVANT).set_index(["language", "technique"])
-
-
 def test_each_technique_counts_what_the_plain_name_misses_and_the_recall_accumulates_in_build_order():
     table = query_recall(QUERIES, HITS, RELEVANT)
     assert list(table.columns) == RECALL_COLUMNS
@@ -58,8 +54,9 @@ def test_each_technique_counts_what_the_plain_name_misses_and_the_recall_accumul
         ("es", "translation_infinitive"), ("es", "synonym"), ("pt", "translation_infinitive"),
     ]
     rows = table.set_index(["language", "technique"])
-    assert rows.loc[("en", "original"), ["relevant_found", "not_found_by_name", "cumulative_found"]].tolist() == [2, 0, 2]
-    assert rows.loc[("en", "infinitive"), ["relevant_found", "not_found_by_name", "cumulative_found"]].tolist() == [2, 1, 3]
+    counts = ["relevant_found", "not_found_by_name", "cumulative_found"]
+    assert rows.loc[("en", "original"), counts].tolist() == [2, 0, 2]
+    assert rows.loc[("en", "infinitive"), counts].tolist() == [2, 1, 3]  # B again, C new
     assert rows.loc[("es", "translation_infinitive"), ["not_found_by_name", "cumulative_found"]].tolist() == [2, 4]
     assert rows.loc[("es", "synonym"), ["not_found_by_name", "cumulative_found"]].tolist() == [1, 5]
     assert rows.loc[("pt", "translation_infinitive"), ["relevant_found", "not_found_by_name"]].tolist() == [1, 0]
@@ -67,7 +64,8 @@ def test_each_technique_counts_what_the_plain_name_misses_and_the_recall_accumul
 
 
 def test_a_technique_that_found_nothing_keeps_its_row_with_zeros():
-    row = _table().loc[("fr", "translation_infinitive")]
+    row = query_recall(QUERIES, HITS, RELEVANT).set_index(["language", "technique"]).loc[
+        ("fr", "translation_infinitive")]
     assert (row["queries"], row["relevant_found"], row["not_found_by_name"]) == (1, 0, 0)
 
 
@@ -92,6 +90,14 @@ def test_unknown_technique_is_rejected_with_its_name():
     bad = pd.concat([QUERIES, _queries(("dice", "en", "hashtag"))], ignore_index=True)
     with pytest.raises(ValueError, match="hashtag"):
         query_recall(bad, HITS, RELEVANT)
+
+
+def test_known_positives_are_live_edition_videos_and_crowd_accepted_ones():
+    clips = pd.DataFrame({"youtube_id": ["A", "B", "C"], "availability": ["available", "gone", "unknown"]})
+    decisions = pd.DataFrame({"clip_id": ["d", "e", "f", "g"], "youtube_id": ["D", "E", "F", None],
+                              "decision": ["accepted", "rejected", "pending", "accepted"]})
+    assert known_positives(clips, decisions) == {"A", "C", "D"}
+    assert known_positives(clips, None) == {"A", "C"}
 
 
 def test_the_pipelines_own_queries_all_have_a_place_in_the_order():

@@ -33,6 +33,16 @@ RECALL_COLUMNS = [
 ]
 
 
+def known_positives(class_clips: pd.DataFrame, decisions: pd.DataFrame | None) -> set[str]:
+    """The class's videos the pipeline has measured as positives: the edition's clips not gone (``class_clips``,
+    with its ``availability``) and the videos the crowd accepted (``decisions`` of earlier rounds, or None)."""
+    edition = class_clips.loc[class_clips["availability"] != "gone", "youtube_id"]
+    if decisions is None:
+        return set(edition)
+    accepted = decisions.loc[decisions["decision"] == "accepted", "youtube_id"].dropna()
+    return set(edition) | set(accepted)
+
+
 def _row_order(key: tuple[str, str]) -> tuple[int, int]:
     language, technique = key
     return (LANGUAGES.index(language), TECHNIQUE_ORDER.index(technique))
