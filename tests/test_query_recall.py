@@ -11,7 +11,7 @@ import pytest
 
 from kinetics_assets.acquisition.candidates import search_hits
 from kinetics_assets.acquisition.queries import expand_queries, kinetics700_classes
-from kinetics_assets.acquisition.recall import RECALL_COLUMNS, known_positives, query_recall
+from kinetics_assets.acquisition.recall import RECALL_COLUMNS, known_positives, query_recall, recall_by_language
 from resources.sandbox.edition import PRIVATE_TEST, write_previous_edition
 from resources.sandbox.world import World, WorldConfig
 
@@ -61,6 +61,13 @@ def test_each_technique_counts_what_the_plain_name_misses_and_the_recall_accumul
     assert rows.loc[("es", "synonym"), ["not_found_by_name", "cumulative_found"]].tolist() == [1, 5]
     assert rows.loc[("pt", "translation_infinitive"), ["relevant_found", "not_found_by_name"]].tolist() == [1, 0]
     assert table["cumulative_recall"].tolist() == [0.25, 0.375, 0.375, 0.5, 0.625, 0.625]
+
+
+def test_recall_by_language_reads_the_cumulative_recall_after_each_language():
+    line = recall_by_language(query_recall(QUERIES, HITS, RELEVANT))
+    assert line == {"plain_name": 0.25, "en": 0.375, "fr": 0.375, "es": 0.625, "pt": 0.625}
+    assert list(line) == ["plain_name", "en", "fr", "es", "pt"]
+    assert recall_by_language(query_recall(QUERIES.iloc[0:0], HITS, RELEVANT)) == {}
 
 
 def test_a_technique_that_found_nothing_keeps_its_row_with_zeros():

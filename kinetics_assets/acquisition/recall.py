@@ -77,3 +77,13 @@ def query_recall(queries: pd.DataFrame, hits: pd.DataFrame, relevant: Iterable[s
             "cumulative_recall": round(len(cumulative) / len(relevant), 3) if relevant else float("nan"),
         })
     return pd.DataFrame(rows, columns=RECALL_COLUMNS)
+
+
+def recall_by_language(recall: pd.DataFrame) -> dict[str, float]:
+    """One line of a ``query_recall`` table: the plain name's recall, then the cumulative recall once each
+    language's techniques are added (English forms and synonyms first), e.g. for the demo's summary."""
+    if recall.empty:
+        return {}
+    line = {"plain_name": recall["cumulative_recall"].iloc[0]}
+    line.update(recall.groupby("language", sort=False)["cumulative_recall"].last().to_dict())
+    return line
