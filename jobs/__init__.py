@@ -59,11 +59,12 @@ CURATE_JOB = "curate_edition"
 curate_job = dg.define_asset_job(
     CURATE_JOB,
     selection=dg.AssetSelection.assets(
-        "duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography", "class_yields",
-        "retention_table",
+        "class_deficits", "duplicate_clusters", "final_clips", "edition_splits", "edition_release",
+        "edition_geography", "class_yields", "retention_table",
     ),
-    description="Across classes: dedup, final filtering, splits (checked by Great Expectations), the release, "
-    "Table 3, the yields (Appendix A) and retention over time (Table 2).",
+    description="Across classes: each class's state now (deficits after the votes and any link-rot since), dedup, "
+    "final filtering, splits (checked by Great Expectations), the release, Table 3, the yields (Appendix A) and "
+    "retention over time (Table 2).",
 )
 
 JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job, availability_sweep_job]

@@ -6,6 +6,7 @@ import dagster as dg
 
 from jobs import JOBS
 from kinetics_assets.acquisition import assets as acquisition_assets
+from kinetics_assets.acquisition.sensors import next_round_sensor
 from kinetics_assets.editions import assets as edition_assets
 from kinetics_assets.editions import link_rot as link_rot_assets
 from kinetics_assets.editions.sensors import link_rot_sensor, weekly_availability_sweep
@@ -20,7 +21,7 @@ defs = dg.Definitions(
     assets=dg.load_assets_from_modules(STAGES),
     asset_checks=dg.load_asset_checks_from_modules(STAGES),
     jobs=JOBS,
-    sensors=[voting_assets.vote_inbox_sensor, link_rot_sensor],
+    sensors=[voting_assets.vote_inbox_sensor, next_round_sensor, link_rot_sensor],
     schedules=[weekly_availability_sweep],
     resources=resources_for(),
 )

@@ -14,6 +14,7 @@ sensors launch run in the code location, without injected faults: the voting ass
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
 from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
 from kinetics_assets.materialized import latest
-from kinetics_assets.partitions import class_key
+from kinetics_assets.partitions import class_key, class_name
 from kinetics_assets.sensor_ticks import output_into, run_queued, tick_sensors, workspace_context
 from resources.profiles import active_profile, kinetics_home, resources_for, sandbox_edition_dir
 
@@ -36,7 +37,16 @@ Echo = Callable[[str], None]
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ROUNDS = 6             # materializations of one job at most, when transient failures are left each time
 ROUND_PAUSE_S = 10.0   # transient faults pass with time (the sandbox draws them afresh every 10 s)
-TICK_WAIT_S = 60.0     # a sensor ticked less than its minimum interval ago (a demo run again at once) ticks after it
+TICK_WAIT_S = 90.0     # a sensor ticked less than its minimum interval (60 s) ago ticks after it
+# Years the platform moves on after the first release. Table 2 of the note: Kinetics-400 kept 89% of its clips
+# after about 3.4 years. One year at the sandbox's 3% a year takes 8 of the first release's 252 clips and leaves
+# every class at or above the minimum; three take 25 and two classes under it.
+YEARS_LATER = 3
+
+
+def records_table(value: dg.MetadataValue) -> pd.DataFrame:
+    """A table metadata value as a frame, for the console summary."""
+    return pd.DataFrame([record.data for record in value.value.records])
 
 
 def write_sandbox_edition(resources: dict, echo: Echo) -> None:
@@ -102,10 +112,10 @@ def materialize_until_finished(defs: dg.Definitions, instance: dg.DagsterInstanc
                        f"after {ROUNDS} rounds; run the demo again later")
 
 
-def daemon_sensor_tick(instance: dg.DagsterInstance, sensor: str, echo: Echo) -> None:
+def daemon_sensor_tick(instance: dg.DagsterInstance, sensor: str, echo: Echo) -> list[dg.DagsterRun]:
     """A tick of every running sensor through the daemon's code, until `sensor` has ticked, and the runs the
-    ticks requested, launched from the run queue and finished. The code server's and runs' console output goes to
-    a log file; everything else is in the instance (the UI's sensor and run pages)."""
+    ticks requested, launched from the run queue and finished; returns those runs. The code server's and runs'
+    console output goes to a log file; everything else is in the instance (the UI's sensor and run pages)."""
     log = kinetics_home() / "logs" / "demo_daemon.log"
     logger = logging.getLogger("kinetics.demo.daemon")
     deadline = time.monotonic() + TICK_WAIT_S
@@ -116,11 +126,60 @@ def daemon_sensor_tick(instance: dg.DagsterInstance, sensor: str, echo: Echo) ->
                 raise RuntimeError(f"sensor {sensor} did not tick within {TICK_WAIT_S:g} s: is it stopped in the UI?")
             time.sleep(5)
             ticks = tick_sensors(context, logger)
-        run_queued(context, [run_id for tick in ticks.values() for run_id in tick.run_ids])
+        run_ids = [run_id for tick in ticks.values() for run_id in tick.run_ids]
+        run_queued(context, run_ids)
     echo(f"Sensors ticked through the daemon (its log: {log}):")
     for name, tick in sorted(ticks.items()):
+        why = f" — {tick.skip_reason}" if tick.skip_reason else ""
         echo(f"  {name}: tick {tick.tick_id} {tick.status.value.lower()}, "
-             f"{len(tick.run_ids)} run(s) launched and finished")
+             f"{len(tick.run_ids)} run(s) launched and finished{why}")
+    return list(instance.get_runs(filters=dg.RunsFilter(run_ids=run_ids))) if run_ids else []
+
+
+def crowd_rounds(instance: dg.DagsterInstance, resources: dict, classes: list[str], echo: Echo) -> None:
+    """The crowd votes on the classes' tasks and the inbox sensor's runs decide them; a class still short gets its
+    next round from `next_round_sensor`, until none does (at the minimum, or its supply exhausted)."""
+    from kinetics_assets.acquisition.sensors import next_round_sensor
+    from kinetics_assets.voting.assets import vote_inbox_sensor
+
+    for _ in range(ROUNDS):
+        if not classes:
+            return
+        crowd_answers(resources, classes, echo)
+        daemon_sensor_tick(instance, vote_inbox_sensor.name, echo)
+        again = daemon_sensor_tick(instance, next_round_sensor.name, echo)
+        classes = sorted(class_name(r.tags["dagster/partition"]) for r in again if r.job_name == REPLENISH_JOB)
+        if classes:
+            echo(f"Still under the minimum after their votes, another round: {', '.join(classes)}")
+    raise RuntimeError(f"classes still short after {ROUNDS} crowd rounds: {', '.join(classes)}")
+
+
+def years_later(resources: dict, echo: Echo) -> None:
+    """Move the sandbox platform's date (for every process) to YEARS_LATER after the first release's; a date
+    already there or later stays: the platform's time never runs back."""
+    clock = resources["video_platform"].shared_clock()
+    later = clock.default + datetime.timedelta(days=round(365.25 * YEARS_LATER))
+    if clock.today() < later:
+        echo(f"\n{YEARS_LATER} years later: the sandbox platform's date moves from {clock.today()} to {later}")
+        clock.set(later)
+    else:
+        echo(f"\nThe sandbox platform's date is already {clock.today()}")
+
+
+def link_rot_loop(instance: dg.DagsterInstance, resources: dict, echo: Echo,
+                  run: Callable[..., None]) -> None:
+    """The loop as the daemon runs it: link-rot ticks find and confirm removals and launch a replenishment run
+    per class under the minimum; the crowd votes; the inbox sensor launches the voting runs; a new release."""
+    from kinetics_assets.editions.sensors import link_rot_sensor
+
+    years_later(resources, echo)
+    daemon_sensor_tick(instance, link_rot_sensor.name, echo)  # first answers: suspects, not yet gone
+    replenished = daemon_sensor_tick(instance, link_rot_sensor.name, echo)  # a tick later: confirmed
+    classes = sorted(class_name(r.tags["dagster/partition"]) for r in replenished if r.job_name == REPLENISH_JOB)
+    echo(f"Link-rot took {len(classes)} class(es) under the minimum, replenished by the sensor's runs: "
+         f"{', '.join(classes) or 'none'}")
+    crowd_rounds(instance, resources, classes, echo)
+    run(CURATE_JOB)
 
 
 def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
@@ -142,7 +201,6 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     resources = resources_for()
     write_sandbox_edition(resources, echo)
     from kinetics_assets.definitions import defs
-    from kinetics_assets.voting.assets import vote_inbox_sensor
 
     if faults:
         defs = with_faults(defs, faults)
@@ -164,21 +222,30 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
         echo(f"Replenishing {name!r}: queries, candidates, clips, annotation tasks ...")
         run(REPLENISH_JOB, class_key(name))
 
-    crowd_answers(resources, list(short["class_name"]), echo)
-    daemon_sensor_tick(instance, vote_inbox_sensor.name, echo)
+    crowd_rounds(instance, resources, list(short["class_name"]), echo)
     run(CURATE_JOB)
+    first = latest(instance, "edition_release")[1]
+    echo(f"First release (passed every Great Expectations check): {first['release'].value}")
+
+    link_rot_loop(instance, resources, echo, run)
 
     statistics = latest(instance, "class_statistics")[0]
     echo("\nTable 1 of the imported editions:\n" + statistics.to_markdown(index=False))
+    table1 = records_table(first["table1"])[TABLE1_COLUMNS]
+    echo("\nTable 1, previous edition → first release:\n" + table1.to_markdown(index=False))
     release = latest(instance, "edition_release")[1]
-    new_table1 = pd.DataFrame([record.data for record in release["table1"].value.records])[TABLE1_COLUMNS]
-    echo("\nTable 1, previous edition → replenished release:\n" + new_table1.to_markdown(index=False))
+    echo(f"\nAfter link-rot: {release['release_name'].value} (parent {release['parent'].value}), per class:\n"
+         + records_table(release["changes_per_class"]).to_markdown(index=False))
+    retention = latest(instance, "retention_table")[1]
+    echo("\nTable 2 (clips still available, at each check), beside the note's:\n"
+         + records_table(retention["table2"]).to_markdown(index=False))
     yields = latest(instance, "class_yields")[0]
     columns = ["rank", "class_name", "candidates", "accepted", "published", "p_voted_positive", "p_published",
                "paper_p_voted_positive", "paper_p_published"]
     echo("\nYields (the note's Appendix A):\n" + yields[columns].to_markdown(index=False))
     echo("\nTable 3 (continents):\n" + latest(instance, "edition_geography")[0].to_markdown(index=False))
-    echo(f"\nRelease (passed every Great Expectations check): {release['release'].value}")
+    echo(f"\nReleases (each passed every Great Expectations check): {first['release'].value}, "
+         f"then {release['release'].value}")
     echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
     echo(f"         {kinetics_home() / 'clips'} (clips), {kinetics_home() / 'crowd'} (tasks and votes)")
     echo("Open the UI: make ui   (or: .venv/bin/kinetics ui) then http://127.0.0.1:3000")

@@ -25,7 +25,9 @@ DEFAULT_PROFILE = "sandbox"
 SANDBOX_EDITION = "sandbox-previous"
 SANDBOX_MINIMUM = 16
 SANDBOX_MAX_CANDIDATES = 16  # per class and round: keeps `make demo` to a few minutes on 2 cores
-SANDBOX_GONE_AFTER_S = 60  # link-rot confirmation interval in the demo (production: a week)
+# Link-rot confirmation interval in the demo (production: a week): under the link-rot sensor's 60-s interval, so
+# the tick after the one that first sees a removal confirms it.
+SANDBOX_GONE_AFTER_S = 30
 
 
 def kinetics_home() -> Path:
@@ -50,14 +52,15 @@ def _sandbox_resources() -> dict:
             val_clips_per_class=2,  # the note's 50 and 100, scaled like the minimum
             test_clips_per_class=3,
             split_tolerance=0.5,
-            # The demo jumps the platform's clock by a year at once; the history's times are our wall clock, so a
-            # removal is confirmed by a second answer a minute later instead of production's week.
+            # The demo jumps the platform's clock years ahead at once; the history's times are our wall clock, so
+            # a removal is confirmed by a second answer a tick later instead of production's week.
             gone_after_s=SANDBOX_GONE_AFTER_S,
             link_rot_batch=300,  # the whole demo release in one tick (a few seconds at the sandbox's budget)
         ),
         # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
         "video_platform": SandboxPlatform(
-            cache_dir=str(home / "sandbox"), relevant_per_class=40, distractors_per_class=12, max_duration=45.0
+            cache_dir=str(home / "sandbox"), relevant_per_class=40, distractors_per_class=12, max_duration=45.0,
+            clock_file=str(home / "sandbox" / "clock"),  # the demo moves it a year on for every process at once
         ),
         "ledgers": ledgers,
         # A local server only needs a cap; YouTube's budget is RateLimit's default.

@@ -94,9 +94,11 @@ def test_round_progress_counts_accepted_videos_once_and_undecided_fetched_clips_
                             ("b1", "BBBBBBBBBBB", "rejected", "zumba"), ("c1", "CCCCCCCCCCC", "pending", "zumba"),
                             ("x1", "XXXXXXXXXXX", "accepted", "zumba")])
     # X is accepted but already one of the edition's clips (a release added it): it is not counted twice
-    assert round_progress(fetched, decisions, in_edition={"XXXXXXXXXXX"}) == (1, 2)  # A; c1 (votes out), d1 (none)
-    assert round_progress(fetched, None, in_edition=set()) == (0, 5)  # fetched, not yet voted on
-    assert round_progress(None, None, in_edition=set()) == (0, 0)
+    assert round_progress(fetched, decisions, uncounted={"XXXXXXXXXXX"}) == (1, 2)  # A; c1 (votes out), d1 (none)
+    assert round_progress(fetched, None, uncounted=set()) == (0, 5)  # fetched, not yet voted on
+    assert round_progress(None, None, uncounted=set()) == (0, 0)
+    # A gone since it was accepted (or dropped at final filtering as a duplicate) no longer fills the class
+    assert round_progress(fetched, decisions, uncounted={"XXXXXXXXXXX", "AAAAAAAAAAA"}) == (0, 2)
 
 
 def test_measured_yield_from_the_class_yields_table_comes_before_the_note():

@@ -15,7 +15,7 @@ def test_definitions_resolve_every_asset_and_job():
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     assert set(EDITION_ASSETS) <= keys
     assert {job.name for job in defs.resolve_all_job_defs()} >= {job.name for job in JOBS}
-    assert [sensor.name for sensor in defs.sensors] == ["vote_inbox_sensor", "link_rot_sensor"]
+    assert [sensor.name for sensor in defs.sensors] == ["vote_inbox_sensor", "next_round_sensor", "link_rot_sensor"]
     assert [schedule.name for schedule in defs.schedules] == ["weekly_availability_sweep"]
 
 

@@ -2,6 +2,7 @@
 clips, tasks to the crowd, votes back through the inbox sensor, acceptance and yields, and a release that holds
 the sandbox profile's own minimum and split tolerance for every class."""
 
+import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,8 @@ from kinetics_assets.voting.assets import vote_inbox_sensor
 from resources.sandbox.crowd import SandboxCrowd
 
 from kinetics_assets.definitions import STAGES
+from kinetics_assets.editions.sensors import link_rot_sensor
+from kinetics_assets.materialized import latest
 from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
 from resources.profiles import resources_for
@@ -38,7 +41,8 @@ def run(tmp_path_factory):
 
 def _run_pipeline(root):
     platform = SandboxPlatform(
-        classes=CLASSES, relevant_per_class=48, distractors_per_class=10, max_duration=25.0, cache_dir=str(root / "world")
+        classes=CLASSES, relevant_per_class=48, distractors_per_class=10, max_duration=25.0, cache_dir=str(root / "world"),
+        clock_file=str(root / "clock"),  # the link-rot test moves every run's platform years on
     )
     edition_dir = root / "edition"
     # As the demo does, the edition's counts spread around the minimum; its seed puts "stacking dice" under it.
@@ -55,32 +59,50 @@ def _run_pipeline(root):
     short = sorted(deficits.loc[deficits["deficit"] > 0, "class_name"])
     name = "stacking dice"
     assert name in short, "the edition must start with this class under the minimum"
-
-    def per_class(selection, key):
-        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance, partition_key=key)
-        assert result.success
-
     for other in CLASSES:
-        per_class(["class_clips", "retained_clips"], class_key(other))
-    for label in short:
-        per_class(["search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"], class_key(label))
-        SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"]).answer_pending(label)
+        _per_class(assets, resources, instance, ["class_clips", "retained_clips"], class_key(other))
     inbox = {"crowd_inbox": resources["crowd_inbox"]}
     with dg.build_sensor_context(instance=instance, resources=inbox) as first:
-        requests = vote_inbox_sensor(first)
+        requests = _replenish_and_vote(assets, resources, instance, short, first)
     assert sorted(r.partition_key for r in requests) == sorted(map(class_key, short))
     with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=inbox) as second:
         assert vote_inbox_sensor(second) == []  # the same files never trigger twice
-    for request in requests:
-        per_class(["rater_votes", "accepted_clips", "accepted_fingerprints"], request.partition_key)
+        votes_cursor = second.cursor
     for other in CLASSES:
-        per_class(["retained_fingerprints"], class_key(other))
-    release = ["duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography",
-               "class_yields"]
-    released = dg.materialize(assets, selection=release, resources=resources, instance=instance, raise_on_error=False)
-    assert released.success, [(e.check_name, e.metadata) for e in released.get_asset_check_evaluations() if not e.passed]
+        _per_class(assets, resources, instance, ["retained_fingerprints"], class_key(other))
+    released = _curate(assets, resources, instance, RELEASE)
     checks = {e.check_name: e.passed for e in released.get_asset_check_evaluations()}
-    return instance, name, deficits.set_index("class_name").loc[name], assets, resources, checks
+    return instance, name, deficits.set_index("class_name").loc[name], assets, resources, votes_cursor, checks
+
+
+RELEASE = ["duplicate_clusters", "final_clips", "edition_splits", "edition_release", "edition_geography",
+           "class_yields"]
+
+
+def _per_class(assets, resources, instance, selection, key):
+    result = dg.materialize(assets, selection=selection, resources=resources, instance=instance, partition_key=key)
+    assert result.success
+
+
+def _replenish_and_vote(assets, resources, instance, classes, sensor_context):
+    """A round for `classes`: queries to tasks, the sandbox crowd's answers, the inbox sensor, the votes decided."""
+    for label in classes:
+        _per_class(assets, resources, instance, REPLENISH, class_key(label))
+        SandboxCrowd(platform=resources["video_platform"], inbox=resources["crowd_inbox"]).answer_pending(label)
+    requests = vote_inbox_sensor(sensor_context)
+    for request in requests:
+        _per_class(assets, resources, instance, ["rater_votes", "accepted_clips", "accepted_fingerprints"],
+                   request.partition_key)
+    return requests
+
+
+REPLENISH = ["search_queries", "candidate_videos", "candidate_clips", "annotation_tasks"]
+
+
+def _curate(assets, resources, instance, selection):
+    released = dg.materialize(assets, selection=selection, resources=resources, instance=instance, raise_on_error=False)
+    assert released.success, [(e.check_name, e.metadata) for e in released.get_asset_check_evaluations() if not e.passed]
+    return released
 
 
 def _value(instance, asset, partition=None):
@@ -203,7 +225,7 @@ def test_every_class_reaches_the_profiles_minimum(run):
 
 
 def test_raising_the_minimum_fails_the_check_naming_every_short_class_and_blocks_the_release(run):
-    instance, name, _, assets, resources, _ = run
+    instance, name, _, assets, resources, *_ = run
     strict = {**resources, "policy": policy(minimum_clips_per_class=1000)}
     released_before = instance.get_latest_materialization_event(dg.AssetKey("edition_release")).run_id
     result = dg.materialize(
@@ -221,4 +243,59 @@ def test_raising_the_minimum_fails_the_check_naming_every_short_class_and_blocks
 
 def _metadata(instance, asset):
     return instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+
+
+
+def test_link_rot_years_on_replenishes_the_classes_it_takes_under_the_minimum_into_a_second_release(run):
+    """The loop end to end; runs last, as it moves the world on (the tests above read the first release)."""
+    instance, _, _, assets, resources, votes_cursor, _ = run
+    platform, minimum = resources["video_platform"], POLICY.minimum_clips_per_class
+    first, published = _metadata(instance, "edition_release"), _value(instance, "edition_release")
+    world = World(platform.world_config(), Path(platform.cache_dir))  # the world's own record: tests may read it
+
+    def gone_on(day):
+        return {video for video in published["youtube_id"] if not world.availability(video, day).available}
+
+    def short_on(day):
+        counts = published[~published["youtube_id"].isin(gone_on(day))].groupby("label").size()
+        return sorted(label for label in CLASSES if counts.get(label, 0) < minimum)
+
+    clock = platform.shared_clock()
+    later = next(day for day in (clock.today() + datetime.timedelta(days=365 * years) for years in range(1, 11))
+                 if short_on(day))
+    short, gone = short_on(later), gone_on(later)
+    tried = {label: set(value["youtube_id"]) for label in short
+             if (value := latest(instance, "candidate_clips", class_key(label))[0]) is not None}
+    _curate(assets, resources, instance, ["retention_table"])  # Table 2 as the first release was published
+    clock.set(later)  # for every run and sensor from now on
+
+    watch = {"ledgers": resources["ledgers"], "rate_limit": resources["rate_limit"], "video_platform": platform,
+             "policy": policy(gone_after_s=0)}
+    with dg.build_sensor_context(instance=instance, resources=watch) as tick:
+        assert link_rot_sensor(tick).run_requests == []  # one permanent answer is not enough
+        cursor = tick.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=watch) as tick:
+        requests = link_rot_sensor(tick).run_requests
+    assert sorted(r.partition_key for r in requests) == sorted(map(class_key, short))
+
+    with dg.build_sensor_context(instance=instance, cursor=votes_cursor,
+                                 resources={"crowd_inbox": resources["crowd_inbox"]}) as votes:
+        voted = _replenish_and_vote(assets, resources, instance, short, votes)
+    assert sorted(r.partition_key for r in voted) == sorted(map(class_key, short))
+    for label in short:  # the round searched afresh, budgeted by the class as it stands now, and fetched no video twice
+        candidates = _value(instance, "candidate_videos", class_key(label))
+        assert len(candidates) > 0 and not set(candidates["youtube_id"]) & tried.get(label, set())
+    released = _curate(assets, resources, instance, ["class_deficits", *RELEASE, "retention_table"])
+    assert all(e.passed for e in released.get_asset_check_evaluations())
+
+    second, now = _metadata(instance, "edition_release"), _value(instance, "edition_release")
+    assert second["release_name"].value.endswith("-2") and second["parent"].value == first["release_name"].value
+    assert not set(now["youtube_id"]) & gone  # nothing that rotted is published again
+    assert (now.groupby("label").size().reindex(CLASSES, fill_value=0) >= minimum).all()
+    changes = pd.read_csv(Path(second["release"].value) / "changes.csv").set_index("class_name")
+    lost = published[published["youtube_id"].isin(gone)].groupby("label").size()
+    assert changes["lost_to_link_rot"].to_dict() == {label: int(lost.get(label, 0)) for label in changes.index}
+    retention = _value(instance, "retention_table")
+    of_first = retention[retention["edition"] == first["release_name"].value].groupby("as_of")["clips_available"].sum()
+    assert len(of_first) == 2 and of_first.iloc[0] - of_first.iloc[1] == len(gone)  # the sensor's answers: a new point
 

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from kinetics_assets.acquisition.sensors import next_round_sensor
 from kinetics_assets.definitions import STAGES
 from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
@@ -36,8 +37,10 @@ def rounds(tmp_path_factory):
     assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
 
     def materialize(selection, partition=None):
-        assert dg.materialize(assets, selection=selection, resources=resources, instance=instance,
-                              partition_key=partition).success
+        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                                partition_key=partition)
+        assert result.success
+        return result
 
     def value(asset, partition=None):
         return _latest(instance, asset, partition)
@@ -51,8 +54,9 @@ def rounds(tmp_path_factory):
     materialize(["class_deficits"])  # votes out: the fetched clips count as pending
     first["deficits_while_voting"] = value("class_deficits")
     crowd.answer_pending(NAME)
-    materialize(["rater_votes", "accepted_clips", "accepted_fingerprints", "retained_fingerprints"], KEY)
+    voted = materialize(["rater_votes", "accepted_clips", "accepted_fingerprints", "retained_fingerprints"], KEY)
     first["decisions"] = value("accepted_clips", KEY)
+    first["next_round"] = next_round(instance, resources, voted)
     materialize(["duplicate_clusters", "final_clips", "class_yields"])
     first["yields"] = value("class_yields")
     materialize(["class_deficits"])
@@ -64,11 +68,23 @@ def rounds(tmp_path_factory):
         downloads = {entry.youtube_id: entry.downloads for entry in ledger.entries()
                      if entry.clip_key.startswith(f"candidates/{KEY}/")}
     crowd.answer_pending(NAME)
-    materialize(["rater_votes", "accepted_clips"], KEY)
+    voted = materialize(["rater_votes", "accepted_clips"], KEY)
     second["decisions"] = value("accepted_clips", KEY)
+    second["next_round"] = next_round(instance, resources, voted)
+    second["next_round_under"] = lambda other: next_round(instance, {**resources, "policy": other}, voted)
     materialize(["class_deficits"])
     second["deficits_after_votes"] = value("class_deficits")
     return first, second, downloads
+
+
+def next_round(instance, resources, voting: dg.ExecuteInProcessResult):
+    """What `next_round_sensor` answers to the voting run's success."""
+    with dg.build_run_status_sensor_context(
+        sensor_name=next_round_sensor.name, dagster_instance=instance, dagster_run=voting.dagster_run,
+        dagster_event=voting.get_run_success_event(),
+        resources={"ledgers": resources["ledgers"], "policy": resources["policy"]},
+    ) as context:
+        return next_round_sensor(context)
 
 
 def _records(instance, asset, partition):
@@ -151,15 +167,17 @@ def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_a
     assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
 
     def materialize(selection, partition=None):
-        assert dg.materialize(assets, selection=selection, resources=resources, instance=instance,
-                              partition_key=partition).success
+        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                                partition_key=partition)
+        assert result.success
+        return result
 
     materialize(["edition_annotations", "edition_availability", "class_deficits"])
     materialize(["class_clips", "search_queries", "candidate_videos", "candidate_clips"], KEY)
     first = _metadata(instance, "candidate_videos", KEY)
     assert first["candidates"].value > 0 and not first["supply_exhausted"].value
     materialize(["class_deficits"])
-    materialize(["candidate_videos"], KEY)
+    searched = materialize(["candidate_videos"], KEY)
     second = _metadata(instance, "candidate_videos", KEY)
     assert second["candidates"].value == 0 and second["budget"].value > 0
     assert second["supply_exhausted"].value is True
@@ -168,3 +186,25 @@ def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_a
     row = _row(_latest(instance, "class_deficits"))
     assert row["deficit"] > 0 and row["status"] == "supply_exhausted" and row["reason"] == second["stop_reason"].value
     assert _metadata(instance, "class_deficits")["classes_supply_exhausted"].value == 1
+    stop = next_round(instance, resources, searched)  # (any run of the class: the sensor reads the class's state)
+    assert isinstance(stop, dg.SkipReason) and "supply_exhausted" in stop.skip_message
+
+
+def test_a_class_still_short_after_its_votes_gets_its_next_round_once_per_voting_run(rounds):
+    first, second, _ = rounds
+    for done in (first, second):
+        request = done["next_round"]
+        assert isinstance(request, dg.RunRequest) and request.partition_key == KEY
+        assert request.run_key == f"round:{KEY}:{request.tags['kinetics/after_votes_of']}"
+    assert first["next_round"].run_key != second["next_round"].run_key
+    left = _row(second["deficits_after_votes"])
+    assert left["status"] == "short" and second["next_round"].tags["kinetics/deficit"] == str(left["deficit"])
+
+
+def test_a_class_at_the_minimum_after_its_votes_gets_no_next_round(rounds):
+    _, second, _ = rounds
+    counted = _row(second["deficits_after_votes"])
+    reached = counted["clips"] + counted["accepted"] + counted["pending"]
+    policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(), "minimum_clips_per_class": reached})
+    skip = second["next_round_under"](policy)
+    assert isinstance(skip, dg.SkipReason) and skip.skip_message.startswith(f"{NAME}: at_minimum")

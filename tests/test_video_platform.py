@@ -18,6 +18,7 @@ import requests
 from yt_dlp.extractor.generic import GenericIE
 
 from resources.media_tools import ensure_ffmpeg_on_path, ffmpeg_exe
+from resources.sandbox.clock import FileClock
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import DEMO_CLASSES, World
@@ -122,6 +123,24 @@ def test_sandbox_clock_defaults_to_a_year_after_the_epoch_and_can_be_set(sandbox
     assert pinned.clock_date(pinned.world_config()).isoformat() == "2021-03-04"
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         SandboxPlatform(clock="March 4th").clock_date(pinned.world_config())
+
+
+def test_a_clock_file_moves_every_server_of_the_world_at_once(tmp_path):
+    """The demo's year passes for the code server and every run worker alike: each has its own server."""
+    shared = dict(classes=list(DEMO_CLASSES[:1]), relevant_per_class=2, distractors_per_class=0,
+                  cache_dir=str(tmp_path / "world"), clock_file=str(tmp_path / "clock"))
+    first, second = SandboxPlatform(**shared), SandboxPlatform(**shared)
+    try:
+        start = first.server.world.config.epoch + datetime.timedelta(days=365)
+        assert first.server.clock == second.server.clock == start  # no file yet
+        later = start + datetime.timedelta(days=365)
+        FileClock(tmp_path / "clock", start).set(later)
+        assert first.server.clock == second.server.clock == later
+        (tmp_path / "clock").write_text("next year\n")
+        with pytest.raises(ValueError, match="clock.*'next year' is not a date"):
+            first.server.clock
+    finally:
+        first.shutdown(), second.shutdown()
 
 
 def test_sandbox_server_starts_lazily_and_stops_at_teardown(tmp_path, isolated_path):

@@ -21,8 +21,8 @@ from kinetics_assets.acquisition.deficits import measured_yields, paper_yield_pr
 from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
 from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
-from kinetics_assets.editions.assets import current_rows, gone_videos
-from kinetics_assets.editions.statistics import clips_per_class
+from kinetics_assets.acquisition.recall import known_positives, query_recall
+from kinetics_assets.editions.assets import checked_statuses, current_rows, gone_videos
 from kinetics_assets.materialized import latest
 from kinetics_assets.metadata import table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_key, class_name
@@ -43,6 +43,50 @@ PLATFORM_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPON
 
 
 
+def deficits_now(instance: dg.DagsterInstance, rows: pd.DataFrame, checked: pd.Series, ledgers: Ledgers,
+                 policy: CurationPolicy) -> pd.DataFrame:
+    """The deficit table of the classes of `rows` (the edition's clips: label, youtube_id) as things stand now.
+
+    Surviving clips: the rows whose video is not gone (availability history first, else `checked`, the edition's
+    link-rot check). Earlier rounds come from the instance: `candidate_clips` and `accepted_clips` (pending and
+    accepted clips, less those gone since or dropped at final filtering), `class_yields` (the measured yield,
+    used before the note's Appendix A) and `candidate_videos` (whether the last search exhausted the supply)."""
+    names = sorted(rows["label"].dropna().unique())
+    with ledgers.clip_ledger() as ledger:
+        folders = {entry.clip_key.rpartition("/")[0] for entry in ledger.entries()}
+    rounds = {name: (latest(instance, "candidate_clips", class_key(name))[0],
+                     latest(instance, "accepted_clips", class_key(name))[0])
+              for name in names if candidate_folder(name) in folders}  # no round yet: nothing accepted or pending
+    accepted_videos = [video for _, decisions in rounds.values() if decisions is not None
+                       for video in decisions["youtube_id"].dropna()]
+    gone = gone_videos([*rows["youtube_id"], *accepted_videos], checked, ledgers)
+    final = latest(instance, "final_clips")[0]
+    dropped = set() if final is None else set(
+        final.loc[final["reason"] != "", ["class_name", "youtube_id"]].itertuples(index=False, name=None))
+    surviving = rows[~rows["youtube_id"].isin(gone)]
+    counts = surviving.groupby("label").size().reindex(names, fill_value=0)
+    accepted, pending, exhausted = {}, {}, {}
+    for name, (fetched, decisions) in rounds.items():
+        edition_videos = set(rows.loc[rows["label"] == name, "youtube_id"])
+        dropped_here = {video for label, video in dropped if label == name}
+        accepted[name], pending[name] = round_progress(fetched, decisions, edition_videos | gone | dropped_here)
+        _, search = latest(instance, "candidate_videos", class_key(name))
+        if search is not None and "supply_exhausted" in search and search["supply_exhausted"].value:
+            exhausted[name] = search["stop_reason"].value
+    return compute_deficits(
+        counts,
+        policy.minimum_clips_per_class,
+        accepted=pd.Series(accepted, dtype=int),
+        pending=pd.Series(pending, dtype=int),
+        history=measured_yields(latest(instance, "class_yields")[0]),
+        priors=paper_yield_priors(),
+        exhausted=exhausted,
+        default_yield=policy.default_yield,
+        safety_factor=policy.safety_factor,
+        cap=policy.max_candidates_per_class,
+    )
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def class_deficits(
     context: dg.AssetExecutionContext,
@@ -53,41 +97,12 @@ def class_deficits(
     policy: CurationPolicy,
 ) -> dg.Output[pd.DataFrame]:
     """Per class of the current edition: surviving + accepted + pending clips vs the minimum, and the
-    candidates to fetch.
+    candidates to fetch (`deficits_now`).
 
-    Earlier rounds come from the instance, not from inputs: `class_yields` (the measured yield, used before
-    the note's Appendix A), `candidate_clips` and `accepted_clips` (pending and accepted clips) and
-    `candidate_videos` (whether the last search exhausted the class's supply) are all downstream of this
-    asset, so their latest materializations are read like `edition_splits` reads its own previous value.
-    """
-    rows = current_rows(edition_annotations, editions)
-    surviving = rows[~rows["youtube_id"].isin(gone_videos(edition_availability))]
-    counts = clips_per_class(surviving).set_index("class_name")["all"]
-    with ledgers.clip_ledger() as ledger:
-        folders = {entry.clip_key.rpartition("/")[0] for entry in ledger.entries()}
-    accepted, pending, exhausted = {}, {}, {}
-    for name in counts.index:
-        if candidate_folder(name) not in folders:
-            continue  # no round yet: nothing accepted or pending, no search recorded
-        fetched, _ = latest(context.instance, "candidate_clips", class_key(name))
-        decisions, _ = latest(context.instance, "accepted_clips", class_key(name))
-        edition_videos = set(rows.loc[rows["label"] == name, "youtube_id"])
-        accepted[name], pending[name] = round_progress(fetched, decisions, edition_videos)
-        _, search = latest(context.instance, "candidate_videos", class_key(name))
-        if search is not None and "supply_exhausted" in search and search["supply_exhausted"].value:
-            exhausted[name] = search["stop_reason"].value
-    deficits = compute_deficits(
-        counts,
-        policy.minimum_clips_per_class,
-        accepted=pd.Series(accepted, dtype=int),
-        pending=pd.Series(pending, dtype=int),
-        history=measured_yields(latest(context.instance, "class_yields")[0]),
-        priors=paper_yield_priors(),
-        exhausted=exhausted,
-        default_yield=policy.default_yield,
-        safety_factor=policy.safety_factor,
-        cap=policy.max_candidates_per_class,
-    )
+    Earlier rounds are read from the instance, not from inputs: the assets that record them are downstream of
+    this one, so their latest materializations are read like `edition_splits` reads its own previous value."""
+    deficits = deficits_now(context.instance, current_rows(edition_annotations, editions),
+                            checked_statuses(edition_availability), ledgers, policy)
     short = deficits[deficits["deficit"] > 0]
     due = deficits[deficits["status"] == "short"]
     return dg.Output(
@@ -105,6 +120,7 @@ def class_deficits(
             "below_minimum": table(short, limit=200),
         },
     )
+
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, partitions_def=CLASS_PARTITIONS, backfill_policy=PER_CLASS_BACKFILL)
 def search_queries(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
@@ -142,12 +158,12 @@ def _search_function(platform: VideoPlatform, rate_limit: RateLimit):
     backfill_policy=PER_CLASS_BACKFILL,
     pool=PLATFORM_POOL,
     retry_policy=PLATFORM_RETRY,
+    deps=["class_deficits"],
 )
 def candidate_videos(
     context: dg.AssetExecutionContext,
     search_queries: pd.DataFrame,
     class_clips: pd.DataFrame,
-    class_deficits: pd.DataFrame,
     video_platform: VideoPlatform,
     rate_limit: RateLimit,
     ledgers: Ledgers,
@@ -156,11 +172,14 @@ def candidate_videos(
     """Videos the queries found, merged and ranked, minus those already used, tried for the class in an
     earlier round or unusable, up to the budget.
 
+    The budget follows `class_deficits`' rule for the class as it stands at this run, not as the last
+    `class_deficits` saw it: a round the link-rot sensor launches a year after it counts the clips gone since.
     A search that finds no untried video exhausts the class's supply: recorded with the reason (metadata
     `supply_exhausted`, `stop_reason`, read by the next `class_deficits`), not an error.
     """
     name = class_name(context.partition_key)
-    deficit = class_deficits[class_deficits["class_name"] == name]
+    checked = class_clips.set_index("youtube_id")["availability"]
+    deficit = deficits_now(context.instance, class_clips, checked, ledgers, policy)
     budget = int(deficit["candidate_budget"].iloc[0]) if len(deficit) else 0
     hits = search_hits(search_queries, _search_function(video_platform, rate_limit), policy.results_per_query)
     decisions, _ = latest(context.instance, "accepted_clips", context.partition_key)
@@ -193,6 +212,7 @@ def candidate_videos(
             "found_by_class_name": len(by_original),
             "found_only_by_augmented_queries": len(set(hits["youtube_id"]) - by_original),
             "by_technique": table(contributions),
+            "query_recall": table(query_recall(search_queries, hits, known_positives(class_clips, decisions))),
             "dropped_by_reason": table(dropped.groupby("reason").size().rename("videos").reset_index()),
             "malformed_ids": dg.MetadataValue.json(
                 sorted(dropped.loc[dropped["reason"].str.startswith("malformed"), "youtube_id"])),

@@ -39,18 +39,19 @@ def measured_yields(yields: pd.DataFrame | None) -> pd.Series:
 
 
 def round_progress(fetched: pd.DataFrame | None, decisions: pd.DataFrame | None,
-                   in_edition: set[str]) -> tuple[int, int]:
-    """(accepted, pending) clips of a class's latest round.
+                   uncounted: set[str]) -> tuple[int, int]:
+    """(accepted, pending) clips of a class's rounds so far.
 
-    ``fetched``: the round's candidate clips (status, clip_id); ``decisions``: the crowd's decisions (clip_id,
-    youtube_id, decision). Accepted clips count once per video, and not when the video is already one of the
-    edition's clips of the class (a release made it one: it counts as surviving or gone, never twice). Pending:
-    fetched clips with no accepted or rejected decision yet, whether their votes are out or not yet asked for.
+    ``fetched``: the rounds' candidate clips (status, clip_id); ``decisions``: the crowd's decisions (clip_id,
+    youtube_id, decision). Accepted clips count once per video, and not when the video is in ``uncounted``: one of
+    the edition's clips of the class (a release made it one: it counts as surviving or gone, never twice), gone
+    since it was accepted, or dropped at final filtering (a duplicate, too few yes votes). Pending: fetched clips
+    with no accepted or rejected decision yet, whether their votes are out or not yet asked for.
     """
     decided = pd.DataFrame(columns=["clip_id", "youtube_id", "decision"]) if decisions is None else decisions
     decided = decided[decided["decision"].isin(DECIDED)]
     accepted = decided.loc[decided["decision"] == "accepted", "youtube_id"].dropna()
-    accepted_count = len(set(accepted) - in_edition)
+    accepted_count = len(set(accepted) - uncounted)
     if fetched is None:
         return accepted_count, 0
     done = set(fetched.loc[fetched["status"] == "done", "clip_id"])

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Iterable
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +17,7 @@ from kinetics_assets.metadata import png_markdown, table
 from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, class_name
 from kinetics_assets.session_retry import retry_step_if_session_refused
 from resources.editions import EditionCatalog
+from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.storage import LocalArtifactStore
 from resources.video_platform import VideoPlatform
@@ -113,9 +115,26 @@ def current_rows(edition_annotations: pd.DataFrame, editions: EditionCatalog) ->
     return edition_annotations[edition_annotations["edition"] == editions.current]
 
 
-def gone_videos(edition_availability: pd.DataFrame) -> set[str]:
-    """Videos the link-rot check found permanently gone (transient failures never count)."""
-    return set(edition_availability.loc[edition_availability["status"] == "gone", "youtube_id"])
+def video_statuses(videos: Iterable[str], checked: pd.Series, ledgers: Ledgers) -> pd.Series:
+    """Each video's availability status: the availability history's (the link-rot sensor's two-answer rule)
+    where it has probed the video, else `checked` (youtube_id → status of the edition's one-time link-rot check);
+    videos neither knows are absent."""
+    videos = list(dict.fromkeys(videos))
+    with ledgers.availability_history() as history:
+        probed = {video: status.status for video, status in history.statuses(videos).items()}
+    known = checked[checked.index.isin(videos)].to_dict()
+    return pd.Series({**known, **probed}, dtype=object)
+
+
+def gone_videos(videos: Iterable[str], checked: pd.Series, ledgers: Ledgers) -> set[str]:
+    """Those of `videos` that are gone by `video_statuses` (transient failures and single answers never count)."""
+    statuses = video_statuses(videos, checked, ledgers)
+    return set(statuses.index[statuses == "gone"])
+
+
+def checked_statuses(edition_availability: pd.DataFrame) -> pd.Series:
+    """youtube_id → status of the edition's link-rot check."""
+    return edition_availability.set_index("youtube_id")["status"]
 
 
 def _metadata_fetcher(platform: VideoPlatform, rate_limit: RateLimit):

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS availability_history (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS history_by_video ON availability_history (youtube_id, checked_at);
+CREATE INDEX IF NOT EXISTS history_by_time ON availability_history (checked_at);
 CREATE TABLE IF NOT EXISTS video_status (
     youtube_id TEXT PRIMARY KEY,
     status TEXT NOT NULL CHECK (status IN {STATUSES}),
@@ -179,6 +180,12 @@ class AvailabilityHistory:
             rows = self._con.execute("SELECT checked_at, answer, category, reason FROM availability_history "
                                      "WHERE youtube_id = ? ORDER BY checked_at, rowid", (youtube_id,)).fetchall()
         return [(at, Answer(youtube_id, answer, category, reason)) for at, answer, category, reason in rows]
+
+    def last_answer_at(self) -> datetime.datetime | None:
+        """When the newest answer was recorded (None before the first): the moment the statuses stand for."""
+        with self._lock:
+            (newest,) = self._con.execute("SELECT MAX(checked_at) FROM availability_history").fetchone()
+        return newest and datetime.datetime.fromisoformat(newest)
 
     def due_suspects(self, now: datetime.datetime, gone_after: datetime.timedelta, limit: int) -> list[str]:
         """Published videos with one permanent answer old enough that a second one would confirm it."""

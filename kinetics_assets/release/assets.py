@@ -18,7 +18,7 @@ from kinetics_assets.dedup import (
     write_cluster_sheets,
     write_overrides_template,
 )
-from kinetics_assets.editions.assets import current_rows, gone_videos
+from kinetics_assets.editions.assets import checked_statuses, current_rows, gone_videos, video_statuses
 from kinetics_assets.editions.statistics import beside_paper as table1_beside_paper
 from kinetics_assets.editions.statistics import table1
 from kinetics_assets.materialized import latest
@@ -207,13 +207,18 @@ def edition_splits(
     final_clips: pd.DataFrame,
     editions: EditionCatalog,
     policy: CurationPolicy,
+    ledgers: Ledgers,
 ) -> dg.Output[pd.DataFrame]:
-    """The new edition: surviving clips keep their split, new clips fill val and test to the targets."""
+    """The new edition: surviving clips keep their split, new clips fill val and test to the targets.
+
+    Surviving: the edition's clips and the new ones whose video is not gone (by the availability history where
+    the link-rot sensor has probed it, else the edition's check): a release after link-rot leaves out what rotted."""
     rows = current_rows(edition_annotations, editions)
-    gone = gone_videos(edition_availability)
+    new = final_clips[final_clips["reason"] == ""]
+    gone = gone_videos([*rows["youtube_id"], *new["youtube_id"]], checked_statuses(edition_availability), ledgers)
     retained = rows[~rows["youtube_id"].isin(gone)][["label", "youtube_id", "time_start", "time_end", "split"]]
     retained = with_stored_clips(retained, retained_clips[retained_clips["status"] == "done"])
-    new = final_clips[final_clips["reason"] == ""]
+    new = new[~new["youtube_id"].isin(gone)]
     new = pd.DataFrame({"label": new["class_name"], "youtube_id": new["youtube_id"], "time_start": new["start"],
                         "time_end": new["end"].map(published_end), "clip_path": new["path"]})
     targets = SplitTargets(val=policy.val_clips_per_class, test=policy.test_clips_per_class)
@@ -272,15 +277,6 @@ def edition_expectations(
 RELEASES = "releases"
 
 
-def video_statuses(videos, edition_availability: pd.DataFrame, ledgers: Ledgers) -> pd.Series:
-    """Each video's availability status: the history's (the link-rot sensor's two-answer rule) where it has
-    probed the video, else the edition's link-rot check; videos neither knows are absent."""
-    checked = edition_availability.set_index("youtube_id")["status"]
-    with ledgers.availability_history() as history:
-        probed = {video: status.status for video, status in history.statuses(videos).items()}
-    return pd.Series({**checked.to_dict(), **probed}, dtype=object)
-
-
 def release_stem(editions: EditionCatalog) -> str:
     """Releases of the replenished edition are named ``{stem}-1``, ``{stem}-2``, ..."""
     return f"{editions.current}-replenished"
@@ -300,11 +296,8 @@ def edition_release(
     the same content again is the same release. The notes count a parent's clip as lost to link-rot when the
     availability history (or the edition's check) declares its video gone."""
     previous = current_rows(edition_annotations, editions)
-    gone = gone_videos(edition_availability)
-
-    def gone_among(videos: set[str]) -> set[str]:
-        statuses = video_statuses(videos, edition_availability, ledgers)
-        return set(statuses.index[statuses == "gone"]) & videos
+    checked = checked_statuses(edition_availability)
+    gone = gone_videos(previous["youtube_id"], checked, ledgers)
     classes = tuple(sorted(previous["label"].dropna().unique()))
     release = publish_release(
         edition_splits.drop(columns="origin"),
@@ -312,7 +305,7 @@ def edition_release(
         stem=release_stem(editions),
         classes=classes,
         source=Parent(editions.current, previous),
-        gone_among=gone_among,
+        gone_among=lambda videos: gone_videos(videos, checked, ledgers),
     )
     stats = table1(edition_splits.assign(edition=release.name), release.name)
     before = table1(previous[~previous["youtube_id"].isin(gone)], f"{editions.current} (surviving)")
@@ -359,14 +352,18 @@ def edition_geography(
 AVAILABILITY_ASSETS = ("edition_availability", "clip_availability")
 
 
-def _evidence_time(instance: dg.DagsterInstance) -> str:
-    """When the newest availability answer was materialized (UTC): the time a retention row stands for."""
+def _evidence_time(instance: dg.DagsterInstance, ledgers: Ledgers) -> str:
+    """When the newest availability answer was given (UTC): the edition's check or a `clip_availability`
+    materialization, or the link-rot sensor's latest answer in the history. The time a retention row stands for."""
     events = instance.get_latest_materialization_events([dg.AssetKey(name) for name in AVAILABILITY_ASSETS])
-    newest = max((event.timestamp for event in events.values() if event is not None), default=None)
-    if newest is None:
-        raise ValueError(f"this instance records no materialization of {' or '.join(AVAILABILITY_ASSETS)}: run the "
-                         "link-rot check (kinetics_main job) first")
-    return pd.Timestamp(newest, unit="s", tz="UTC").isoformat(timespec="microseconds")  # two checks, two times
+    times = [pd.Timestamp(event.timestamp, unit="s", tz="UTC") for event in events.values() if event is not None]
+    with ledgers.availability_history() as history:
+        probed = history.last_answer_at()
+    times += [pd.Timestamp(probed)] if probed is not None else []
+    if not times:
+        raise ValueError(f"this instance records no materialization of {' or '.join(AVAILABILITY_ASSETS)} and the "
+                         "availability history no answer: run the link-rot check (kinetics_main job) first")
+    return max(times).isoformat(timespec="microseconds")  # two checks, two times
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"}, deps=["edition_release"])
@@ -386,8 +383,8 @@ def retention_table(
     source = current_rows(edition_annotations, editions)
     releases = releases_of(artifacts.path(RELEASES), release_stem(editions))
     clips = pd.concat([source, *(read_release(r).assign(edition=r.name) for r in releases)], ignore_index=True)
-    statuses = video_statuses(clips["youtube_id"], edition_availability, ledgers)
-    now = retention(clips, statuses, _evidence_time(context.instance))
+    statuses = video_statuses(clips["youtube_id"], checked_statuses(edition_availability), ledgers)
+    now = retention(clips, statuses, _evidence_time(context.instance, ledgers))
     history_rows = over_time(latest(context.instance, context.asset_key)[0], now)
     return dg.Output(
         history_rows,

@@ -6,6 +6,7 @@ person pokes at with curl or yt-dlp is what the pipeline talks to.
 
 from __future__ import annotations
 
+import datetime
 import threading
 
 import typer
@@ -46,3 +47,19 @@ def serve(
         pass
     finally:
         platform.shutdown()
+
+
+@app.command()
+def clock(
+    advance_days: int = typer.Option(0, min=0, help="Move the platform this many days on (time never runs back)."),
+) -> None:
+    """Show the active profile's sandbox date, moved on by --advance-days for every process serving its world."""
+    from resources.profiles import resources_for
+
+    platform = resources_for()["video_platform"]
+    if not isinstance(platform, SandboxPlatform):
+        raise typer.BadParameter("the active profile's platform is not the sandbox")
+    shared = platform.shared_clock()
+    if advance_days:
+        shared.set(shared.today() + datetime.timedelta(days=advance_days))
+    typer.echo(f"{shared.today().isoformat()}  ({shared.path})")

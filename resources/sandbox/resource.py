@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr
 from yt_dlp.extractor.common import InfoExtractor
 
 from resources.media_tools import user_cache_dir
+from resources.sandbox.clock import FileClock
 from resources.sandbox.faults import FAULT_KINDS, FaultConfig
 from resources.sandbox.server import SandboxServer, oembed_url, watch_url
 from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
@@ -40,7 +41,9 @@ class SandboxPlatform(VideoPlatform):
     max_duration: float = Field(default=600.0, ge=3, description="Caps video length (short worlds for tests).")
     annual_removal_rate: float = Field(default=0.03, ge=0, description="Link-rot hazard per year.")
     cache_dir: str | None = Field(default=None, description="World cache (index + media); None = per-user cache dir.")
-    clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = epoch + 1 year.")
+    clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = `clock_file`'s.")
+    clock_file: str | None = Field(default=None, description="File with the platform's 'today', shared by every "
+                                   "process (`kinetics sandbox clock`); missing or None = epoch + 1 year.")
     fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of faulty answers: transient request "
                               "failures (429, 503, stalls, truncation) and throttled-session waves.")
     fault_seed: int = Field(default=0)
@@ -64,13 +67,22 @@ class SandboxPlatform(VideoPlatform):
             annual_removal_rate=self.annual_removal_rate,
         )
 
-    def clock_date(self, config: WorldConfig) -> datetime.date:
+    def clock_date(self, config: WorldConfig) -> datetime.date | FileClock:
+        """A pinned `clock`, else the shared `clock_file` (the world's epoch + 1 year until it is written)."""
         if self.clock is None:
-            return config.epoch + CLOCK_AFTER_EPOCH
+            start = config.epoch + CLOCK_AFTER_EPOCH
+            return FileClock(pathlib.Path(self.clock_file), start) if self.clock_file else start
         try:
             return datetime.date.fromisoformat(self.clock)
         except ValueError:
             raise ValueError(f"SandboxPlatform.clock must be YYYY-MM-DD, got {self.clock!r}") from None
+
+    def shared_clock(self) -> FileClock:
+        """The clock file every process serving this world reads (the demo and `kinetics sandbox clock` move it)."""
+        source = self.clock_date(self.world_config())
+        if not isinstance(source, FileClock):
+            raise ValueError("this sandbox platform has no shared clock: its clock is pinned or clock_file is unset")
+        return source
 
     @property
     def server(self) -> SandboxServer:

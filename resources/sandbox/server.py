@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from resources.sandbox.clock import FileClock
 from resources.sandbox.faults import THROTTLED, FaultConfig, FaultInjector
 from resources.sandbox.render import preview_size
 from resources.video_platform import validate_video_id
@@ -394,10 +395,10 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
 class SandboxServer:
     """Serves a World on 127.0.0.1 at a free port; start()/stop() or use as a context manager."""
 
-    def __init__(self, world: World, clock: datetime.date, faults: FaultConfig | None = None) -> None:
+    def __init__(self, world: World, clock: datetime.date | FileClock, faults: FaultConfig | None = None) -> None:
         self.world = world
         self.faults = FaultInjector(faults or FaultConfig())  # its `clock` (wall time) decides when faults fall
-        self._clock = clock
+        self._clock = clock  # a fixed date, or the file every process serving this world reads
         self._httpd: _SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._requests_lock = threading.Lock()
@@ -415,9 +416,10 @@ class SandboxServer:
     @property
     def clock(self) -> datetime.date:
         """The platform's 'today': availability and search results are as of this date."""
-        return self._clock
+        return self._clock.today() if isinstance(self._clock, FileClock) else self._clock
 
     def set_clock(self, today: datetime.date) -> None:
+        """Pin this server's date (tests); a shared clock file is left as it is."""
         if not isinstance(today, datetime.date):
             raise TypeError(f"clock must be a datetime.date, got {type(today).__name__}")
         self._clock = today
