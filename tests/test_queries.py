@@ -466,6 +466,7 @@ def test_translation_synonyms_differ_from_the_translation():
         ("stacking dice,de,stapeln,stapelnd", r"translation_synonyms\.csv:2: language 'de'"),
         ("stacking dice,fr,empiler des dés,en empilant des dés", r":2: the synonym repeats the translation"),
         ("stacking dice,fr,superposer des dés,", r":2: empty infinitive or gerund"),
+        ("stacking dice,pt,empilhar os dados,empilhando os dados", r":2: .* only in function words"),
     ],
 )
 def test_bad_translation_synonym_row_names_file_and_line(tmp_path, monkeypatch, row, message):

@@ -255,6 +255,14 @@ def _translation_rows(path: Path) -> Iterable[tuple[str, tuple[str, str], Transl
         yield where, key, entry
 
 
+def _same_content_words(first: Translation, second: Translation, language: str) -> bool:
+    """True if two phrasings differ only in articles/determiners ("a bola" / "uma bola"): one query, not two."""
+    return any(
+        remove_function_words(a, language) == remove_function_words(b, language)
+        for a, b in ((first.infinitive, second.infinitive), (first.gerund, second.gerund))
+    )
+
+
 @functools.cache
 def translation_synonyms() -> dict[tuple[str, str], tuple[Translation, ...]]:
     """(normalised class name, language) -> curated synonym phrases of the translation (none for most)."""
@@ -265,6 +273,8 @@ def translation_synonyms() -> dict[tuple[str, str], tuple[Translation, ...]]:
             raise ValueError(f"{where}: duplicate synonym for {key}")
         if entry == translations.get(key):
             raise ValueError(f"{where}: the synonym repeats the translation of {key}")
+        if key in translations and _same_content_words(entry, translations[key], key[1]):
+            raise ValueError(f"{where}: the synonym differs from the translation of {key} only in function words")
         table[key] = (*table.get(key, ()), entry)
     return table
 
