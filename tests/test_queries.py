@@ -267,6 +267,7 @@ def test_wordnet_synonym_filters():
     assert "die" not in wordnet_synonyms("dice", "n")  # an inflection, not a synonym
     assert "instal" not in wordnet_synonyms("install", "v")  # a spelling variant
     assert "dog" not in wordnet_synonyms("chase", "v")  # curated blocklist
+    assert "interweave" not in wordnet_synonyms("weave", "v")  # 'interweaving basket' is not a phrase
     assert (
         wordnet_synonyms("make", "v") == []
     )  # first sense not dominant: too polysemous
