@@ -25,6 +25,7 @@ import pandas as pd
 
 from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB
 from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
+from kinetics_assets.acquisition.recall import recall_by_language
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
 from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
 from kinetics_assets.materialized import latest
@@ -45,8 +46,9 @@ YEARS_LATER = 3
 
 
 def records_table(value: dg.MetadataValue) -> pd.DataFrame:
-    """A table metadata value as a frame, for the console summary."""
-    return pd.DataFrame([record.data for record in value.value.records])
+    """A table metadata value as a frame (columns in the table's schema order), for the console summary."""
+    columns = [column.name for column in value.value.schema.columns]
+    return pd.DataFrame([record.data for record in value.value.records], columns=columns)
 
 
 def write_sandbox_edition(resources: dict, echo: Echo) -> None:
@@ -243,6 +245,11 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     columns = ["rank", "class_name", "candidates", "accepted", "published", "p_voted_positive", "p_published",
                "paper_p_voted_positive", "paper_p_published"]
     echo("\nYields (the note's Appendix A):\n" + yields[columns].to_markdown(index=False))
+    recall = pd.DataFrame([{"class_name": name, **recall_by_language(records_table(
+        latest(instance, "candidate_videos", class_key(name))[1]["query_recall"]))} for name in short["class_name"]])
+    echo("\nQuery recall (share of the class's known positives — edition videos still online, crowd-accepted videos "
+         "— found: the plain name, then cumulative as each language's techniques are added):\n"
+         + recall.to_markdown(index=False))
     echo("\nTable 3 (continents):\n" + latest(instance, "edition_geography")[0].to_markdown(index=False))
     echo(f"\nReleases (each passed every Great Expectations check): {first['release'].value}, "
          f"then {release['release'].value}")

@@ -57,9 +57,11 @@ def _sandbox_resources() -> dict:
             gone_after_s=SANDBOX_GONE_AFTER_S,
             link_rot_batch=300,  # the whole demo release in one tick (a few seconds at the sandbox's budget)
         ),
-        # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick.
+        # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick. Uploads go on
+        # through the years the demo moves the clock on (a platform keeps growing: later rounds find new videos).
         "video_platform": SandboxPlatform(
-            cache_dir=str(home / "sandbox"), relevant_per_class=40, distractors_per_class=12, max_duration=45.0,
+            cache_dir=str(home / "sandbox"), relevant_per_class=60, distractors_per_class=12, max_duration=45.0,
+            future_years=5.0,
             clock_file=str(home / "sandbox" / "clock"),  # the demo moves it a year on for every process at once
         ),
         "ledgers": ledgers,

@@ -54,9 +54,10 @@ def rounds(tmp_path_factory):
     materialize(["class_deficits"])  # votes out: the fetched clips count as pending
     first["deficits_while_voting"] = value("class_deficits")
     crowd.answer_pending(NAME)
-    voted = materialize(["rater_votes", "accepted_clips", "accepted_fingerprints", "retained_fingerprints"], KEY)
+    materialize(["rater_votes", "accepted_clips", "accepted_fingerprints", "retained_fingerprints"], KEY)
     first["decisions"] = value("accepted_clips", KEY)
-    first["next_round"] = next_round(instance, resources, voted)
+    first["next_round"] = next_round(instance, resources)
+    assert next_round(instance, resources, first["next_round"].cursor).run_requests == []  # the same votes: no round
     materialize(["duplicate_clusters", "final_clips", "class_yields"])
     first["yields"] = value("class_yields")
     materialize(["class_deficits"])
@@ -68,22 +69,20 @@ def rounds(tmp_path_factory):
         downloads = {entry.youtube_id: entry.downloads for entry in ledger.entries()
                      if entry.clip_key.startswith(f"candidates/{KEY}/")}
     crowd.answer_pending(NAME)
-    voted = materialize(["rater_votes", "accepted_clips"], KEY)
+    materialize(["rater_votes", "accepted_clips"], KEY)
     second["decisions"] = value("accepted_clips", KEY)
-    second["next_round"] = next_round(instance, resources, voted)
-    second["next_round_under"] = lambda other: next_round(instance, {**resources, "policy": other}, voted)
+    second["next_round"] = next_round(instance, resources, first["next_round"].cursor)
+    second["next_round_under"] = lambda other: next_round(instance, {**resources, "policy": other},
+                                                          first["next_round"].cursor)
     materialize(["class_deficits"])
     second["deficits_after_votes"] = value("class_deficits")
     return first, second, downloads
 
 
-def next_round(instance, resources, voting: dg.ExecuteInProcessResult):
-    """What `next_round_sensor` answers to the voting run's success."""
-    with dg.build_run_status_sensor_context(
-        sensor_name=next_round_sensor.name, dagster_instance=instance, dagster_run=voting.dagster_run,
-        dagster_event=voting.get_run_success_event(),
-        resources={"ledgers": resources["ledgers"], "policy": resources["policy"]},
-    ) as context:
+def next_round(instance, resources, cursor=None) -> dg.SensorResult:
+    """What `next_round_sensor` answers to the votes decided since `cursor`."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor,
+                                 resources={"ledgers": resources["ledgers"], "policy": resources["policy"]}) as context:
         return next_round_sensor(context)
 
 
@@ -158,7 +157,7 @@ def test_the_second_round_counts_accepted_clips_and_budgets_with_the_measured_yi
 
 def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_an_error(tmp_path):
     # A world with hardly more videos than its edition: the first round takes every untried one it finds.
-    platform = SandboxPlatform(classes=[NAME], relevant_per_class=5, distractors_per_class=1, max_duration=14.0,
+    platform = SandboxPlatform(classes=[NAME], relevant_per_class=10, distractors_per_class=1, max_duration=14.0,
                                cache_dir=str(tmp_path / "world"))
     write_previous_edition(World(platform.world_config(), tmp_path / "world"), tmp_path / "edition", minimum=4)
     policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(), "minimum_clips_per_class": 12})
@@ -173,11 +172,11 @@ def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_a
         return result
 
     materialize(["edition_annotations", "edition_availability", "class_deficits"])
-    materialize(["class_clips", "search_queries", "candidate_videos", "candidate_clips"], KEY)
+    materialize(["class_clips", "retained_clips", "search_queries", "candidate_videos", "candidate_clips"], KEY)
     first = _metadata(instance, "candidate_videos", KEY)
     assert first["candidates"].value > 0 and not first["supply_exhausted"].value
     materialize(["class_deficits"])
-    searched = materialize(["candidate_videos"], KEY)
+    materialize(["candidate_videos"], KEY)
     second = _metadata(instance, "candidate_videos", KEY)
     assert second["candidates"].value == 0 and second["budget"].value > 0
     assert second["supply_exhausted"].value is True
@@ -186,19 +185,22 @@ def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_a
     row = _row(_latest(instance, "class_deficits"))
     assert row["deficit"] > 0 and row["status"] == "supply_exhausted" and row["reason"] == second["stop_reason"].value
     assert _metadata(instance, "class_deficits")["classes_supply_exhausted"].value == 1
-    stop = next_round(instance, resources, searched)  # (any run of the class: the sensor reads the class's state)
-    assert isinstance(stop, dg.SkipReason) and "supply_exhausted" in stop.skip_message
+    materialize(["annotation_tasks"], KEY)
+    SandboxCrowd(platform=platform, inbox=resources["crowd_inbox"]).answer_pending(NAME)
+    materialize(["rater_votes", "accepted_clips"], KEY)
+    stop = next_round(instance, resources)  # its votes decided, the class short, but no round is due
+    assert stop.run_requests == [] and stop.skip_reason.skip_message == f"{NAME}: supply_exhausted"
 
 
-def test_a_class_still_short_after_its_votes_gets_its_next_round_once_per_voting_run(rounds):
+def test_a_class_still_short_after_its_votes_gets_its_next_round_once_per_decision(rounds):
     first, second, _ = rounds
     for done in (first, second):
-        request = done["next_round"]
-        assert isinstance(request, dg.RunRequest) and request.partition_key == KEY
-        assert request.run_key == f"round:{KEY}:{request.tags['kinetics/after_votes_of']}"
-    assert first["next_round"].run_key != second["next_round"].run_key
+        [request] = done["next_round"].run_requests
+        assert request.partition_key == KEY and request.run_key.startswith(f"round:{KEY}:")
+    assert first["next_round"].run_requests[0].run_key != second["next_round"].run_requests[0].run_key
     left = _row(second["deficits_after_votes"])
-    assert left["status"] == "short" and second["next_round"].tags["kinetics/deficit"] == str(left["deficit"])
+    assert left["status"] == "short" and second["next_round"].run_requests[0].tags["kinetics/deficit"] == str(
+        left["deficit"])
 
 
 def test_a_class_at_the_minimum_after_its_votes_gets_no_next_round(rounds):
@@ -206,5 +208,5 @@ def test_a_class_at_the_minimum_after_its_votes_gets_no_next_round(rounds):
     counted = _row(second["deficits_after_votes"])
     reached = counted["clips"] + counted["accepted"] + counted["pending"]
     policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(), "minimum_clips_per_class": reached})
-    skip = second["next_round_under"](policy)
-    assert isinstance(skip, dg.SkipReason) and skip.skip_message.startswith(f"{NAME}: at_minimum")
+    result = second["next_round_under"](policy)
+    assert result.run_requests == [] and result.skip_reason.skip_message == f"{NAME}: at_minimum"

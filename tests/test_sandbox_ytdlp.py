@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(180)
 def platform(tmp_path_factory):
     sandbox = SandboxPlatform(
         classes=list(DEMO_CLASSES[:2]),
-        relevant_per_class=6,
+        relevant_per_class=12,  # enough that a title word finds 5 videos
         distractors_per_class=3,
         max_duration=20.0,
         cache_dir=str(tmp_path_factory.mktemp("sandbox")),
