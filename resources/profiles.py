@@ -62,6 +62,7 @@ def _sandbox_resources() -> dict:
         "video_platform": SandboxPlatform(
             cache_dir=str(home / "sandbox"), relevant_per_class=60, distractors_per_class=12, max_duration=45.0,
             future_years=5.0,
+            note_lookalikes=True,  # search results as mixed as the note's: its P(voted positive) per class
             clock_file=str(home / "sandbox" / "clock"),  # the demo moves it a year on for every process at once
         ),
         "ledgers": ledgers,

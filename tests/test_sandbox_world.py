@@ -16,7 +16,8 @@ from resources.sandbox.edition import PRIVATE_TEST, write_previous_edition
 from resources.sandbox.text import search_tokens
 from resources.sandbox.truth import GroundTruth
 from resources.sandbox.world import (
-    DEMO_CLASSES, REMOVAL_REASONS, VIDEO_ID_RE, World, WorldConfig, continent_of, kinetics700_classes,
+    DEMO_CLASSES, MAX_LOOKALIKE_ODDS, REMOVAL_REASONS, VIDEO_ID_RE, World, WorldConfig, continent_of,
+    kinetics700_classes, lookalike_odds,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "kinetics_assets" / "data"
@@ -262,3 +263,23 @@ def test_previous_edition_files_use_unix_line_endings(world, tmp_path):
     write_previous_edition(world, tmp_path, minimum=5)
     for name in ("train.csv", "validate.csv", "test.csv"):
         assert b"\r" not in (tmp_path / name).read_bytes(), name
+
+
+def test_note_lookalikes_carry_the_classes_words_show_no_class_and_leave_the_rest_of_the_world_alone(world, truth,
+                                                                                                      tmp_path):
+    config = dataclasses.replace(SMALL, note_lookalikes=True)
+    mixed = World(config, tmp_path)
+    mixed_truth = GroundTruth(mixed)
+    assert set(mixed_truth.ids()) - set(mixed_truth.ids(kind="lookalike")) == set(truth.ids())  # nothing else moves
+    for label in SMALL.classes:
+        odds = lookalike_odds()[label]  # the demo classes are all in the note's Appendix A
+        lookalikes = mixed_truth.ids(label=label, kind="lookalike")
+        assert len(lookalikes) == round(SMALL.relevant_per_class * odds) > 0
+        for video_id in lookalikes:
+            assert mixed_truth.window_shows_class(video_id, 0, mixed.metadata(video_id).duration) is None
+    # they are found by the class's plain query as often as its relevant videos are: precision drops as in the note
+    label = SMALL.classes[0]
+    found = {m.id for m in mixed.search(label, 500, on=LATER)}
+    assert found & set(mixed_truth.ids(label=label, kind="lookalike")) and found & set(truth.ids(label=label,
+                                                                                                 kind="relevant"))
+    assert max(lookalike_odds().values()) == pytest.approx(MAX_LOOKALIKE_ODDS)  # the note's hardest classes are capped

@@ -41,6 +41,8 @@ class SandboxPlatform(VideoPlatform):
     max_duration: float = Field(default=600.0, ge=3, description="Caps video length (short worlds for tests).")
     annual_removal_rate: float = Field(default=0.03, ge=0, description="Link-rot hazard per year.")
     future_years: float = Field(default=1.5, ge=0, description="Uploads go on until the epoch + this many years.")
+    note_lookalikes: bool = Field(default=False, description="Per class, videos titled with its words that show "
+                                  "another scene, in the odds of the note's P(voted positive) (world.py).")
     cache_dir: str | None = Field(default=None, description="World cache (index + media); None = per-user cache dir.")
     clock: str | None = Field(default=None, description="Platform 'today' (YYYY-MM-DD); None = `clock_file`'s.")
     clock_file: str | None = Field(default=None, description="File with the platform's 'today', shared by every "
@@ -67,6 +69,7 @@ class SandboxPlatform(VideoPlatform):
             max_duration=self.max_duration,
             annual_removal_rate=self.annual_removal_rate,
             future_years=self.future_years,
+            note_lookalikes=self.note_lookalikes,
         )
 
     def clock_date(self, config: WorldConfig) -> datetime.date | FileClock:

@@ -74,6 +74,10 @@ class WorldConfig:
     annual_removal_rate: float = 0.03    # link-rot hazard; Table 2 of the note implies roughly 2-4 % a year
     max_duration: float = 600.0          # caps original videos' length (tests use short worlds)
     none_country_share: float = 0.10     # uploads without a country, as in the note (~90 % have one)
+    # Lookalikes: videos titled with the class's own words (its phrasings) that show another scene, as many per
+    # relevant video as the odds (1 - p) / p of the note's P(voted positive) p for the class (Appendix A), at most
+    # MAX_LOOKALIKE_ODDS; classes the note does not list get none. Calibrated to the note by construction.
+    note_lookalikes: bool = False
 
     def __post_init__(self):
         unknown = [c for c in self.classes if c not in kinetics700_classes()]
@@ -121,7 +125,7 @@ class VideoRecord(VideoMetadata):
     """A video's full record, ground truth included: for truth.py, edition.py and rendering only."""
 
     label: str                 # the class the video was generated for (a distractor's look-alike class)
-    kind: str                  # relevant | distractor | reupload | compilation
+    kind: str                  # relevant | distractor | lookalike (the class's words, another scene) | reupload | compilation
     removal_date: str | None   # YYYYMMDD from which the video is unavailable
     removal_reason: str | None
     action_start: float | None  # seconds; None when the video has no action of its own
@@ -242,6 +246,19 @@ def _action_segments(rng: np.random.Generator, durations: np.ndarray, fps: int) 
     return start, end
 
 
+MAX_LOOKALIKE_ODDS = 6.0  # lookalikes per relevant video at most (P(voted positive) >= 1/7 by construction)
+
+
+@functools.cache
+def lookalike_odds() -> dict[str, float]:
+    """Per class of the note's Appendix A, lookalikes per relevant video: (1 - p) / p, capped."""
+    from kinetics_assets.voting.yields import paper_yields
+
+    table = paper_yields()
+    p = table.set_index("label")["p_voted_positive"].clip(lower=1 / (1 + MAX_LOOKALIKE_ODDS))
+    return ((1 - p) / p).to_dict()
+
+
 def _transform(rng: np.random.Generator, cfg: WorldConfig) -> Transform:
     """A re-uploader's edit: other resolution and bitrate, crop or letterbox, grade, maybe mirror and logo."""
     scale = float(rng.choice([0.6, 0.8, 1.0, 1.2]))
@@ -298,7 +315,14 @@ class _ClassBuilder:
     def build(self) -> list[VideoRecord]:
         relevant = self._originals("relevant", self.cfg.relevant_per_class)
         distractors = self._originals("distractor", self.cfg.distractors_per_class)
-        return relevant + distractors + self._reuploads(relevant) + self._compilations(relevant)
+        built = relevant + distractors + self._reuploads(relevant) + self._compilations(relevant)
+        return built + self._originals("lookalike", self._lookalikes())  # drawn last: the others stay the same
+
+    def _lookalikes(self) -> int:
+        if not self.cfg.note_lookalikes:
+            return 0
+        odds = lookalike_odds().get(self.label, 0.0)
+        return int(round(self.cfg.relevant_per_class * odds))
 
     def _originals(self, kind: str, n: int) -> list[VideoRecord]:
         cfg, rng = self.cfg, self.rng
@@ -311,10 +335,10 @@ class _ClassBuilder:
         for i in range(n):
             common = self._common(kind, i, int(upload[i]), int(removal[i]), reasons[i], int(channel[i]),
                                   views[i], int(looks[i]))
-            if kind == "relevant":
+            if kind in ("relevant", "lookalike"):
                 phrasing = text.pick_weighted(self.phrases.shares, u[i, 5])
                 title, description = self._phrased_text(phrasing, common["upload_date"], u[i])
-                action = (float(starts[i]), float(ends[i]))
+                action = (float(starts[i]), float(ends[i])) if kind == "relevant" else (None, None)
             else:
                 title, description = self._distractor_text(common["upload_date"], u[i])
                 action = (None, None)
