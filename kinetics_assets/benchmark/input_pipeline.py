@@ -27,7 +27,7 @@ from absl import flags
 import numpy as np
 import pandas as pd
 
-from kinetics_assets.benchmark.shards import ShardSpec, Shards, decode_frames
+from kinetics_assets.benchmark.shards import ShardSpec, Shards, decode_jpeg
 
 _ORDER, _VIEW = 0, 1  # stream tags: the epoch's permutation and an example's view never share random numbers
 
@@ -122,8 +122,8 @@ def nested_subset(rows: pd.DataFrame, per_class: int | None, seed: int) -> pd.Da
     return rows.loc[sorted(kept)]
 
 
-class _Records:
-    """Random access to a split's records; opens the files in whichever process reads (pickles as paths)."""
+class _Frames:
+    """Random access to a split's frame records; opens the files in whichever process reads (pickles as paths)."""
 
     def __init__(self, files: list[Path]):
         self.files = [str(path) for path in files]
@@ -132,18 +132,25 @@ class _Records:
     def __getstate__(self):
         return {"files": self.files, "_source": None}
 
-    def __getitem__(self, position: int) -> bytes:
+    def fill(self, out: np.ndarray, first: int, indices: np.ndarray, top: int, left: int, flip: bool) -> None:
+        """Writes frames ``indices`` of the clip whose frame 0 is record ``first`` into ``out`` [n, c, c, 3],
+        cropped at (top, left) and mirrored if ``flip``; each distinct frame is read and decoded once."""
         if self._source is None:
             self._source = grain.sources.ArrayRecordDataSource(self.files)
-        return self._source[position]
+        distinct, where = np.unique(indices, return_inverse=True)
+        crop = out.shape[1]
+        columns = slice(left + crop - 1, left - 1 if left else None, -1) if flip else slice(left, left + crop)
+        for k, data in enumerate(self._source.__getitems__([int(first + i) for i in distinct])):
+            out[where == k] = decode_jpeg(data)[top:top + crop, columns]
 
 
 @dataclass(frozen=True)
 class _Table:
-    """The chosen records of a split: position, label, frames, height, width as arrays (cheap to pickle)."""
+    """The chosen clips of a split as arrays (cheap to pickle): position, label, first record, shape."""
 
     position: np.ndarray
     label: np.ndarray
+    first: np.ndarray
     shape: np.ndarray  # [n, 3]: frames, height, width
 
     @classmethod
@@ -158,19 +165,14 @@ class _Table:
         if index.empty:
             raise ValueError(f"shards {shards.root}: no {split} records to load")
         return cls(index["position"].to_numpy(np.int64), index["label"].to_numpy(np.int32),
-                   index[["frames", "height", "width"]].to_numpy(np.int64))
-
-
-def _crop(frames: np.ndarray, top: int, left: int, crop: int, flip: bool = False) -> np.ndarray:
-    window = frames[:, top:top + crop, left:left + crop]
-    return np.ascontiguousarray(window[:, :, ::-1] if flip else window)
+                   index["first"].to_numpy(np.int64), index[["frames", "height", "width"]].to_numpy(np.int64))
 
 
 @dataclass
 class _TrainBatch:
     """Global batch ``step`` -> this process's share of it."""
 
-    records: _Records
+    frames: _Frames
     table: _Table
     config: InputConfig
     seed: int
@@ -179,39 +181,39 @@ class _TrainBatch:
 
     def __call__(self, step: int) -> dict:
         epochs, slots = step_examples(self.seed, step, self.batch_size, len(self.table.position))
-        videos = []
-        for epoch, slot in zip(epochs[self.share], slots[self.share]):
-            position = int(self.table.position[slot])
-            view = train_view(self.seed, int(epoch), position, tuple(self.table.shape[slot]), self.config)
-            indices = looped(view.start, self.config.frames, int(self.table.shape[slot][0]))
-            frames = decode_frames(self.records[position], indices)
-            videos.append(_crop(frames, view.top, view.left, self.config.crop, view.flip))
-        return {"video": np.stack(videos), "label": self.table.label[slots[self.share]]}
+        epochs, slots = epochs[self.share], slots[self.share]
+        crop = self.config.crop
+        video = np.empty((len(slots), self.config.frames, crop, crop, 3), dtype=np.uint8)
+        for j, (epoch, slot) in enumerate(zip(epochs, slots)):
+            shape = tuple(int(v) for v in self.table.shape[slot])
+            view = train_view(self.seed, int(epoch), int(self.table.position[slot]), shape, self.config)
+            indices = looped(view.start, self.config.frames, shape[0])
+            self.frames.fill(video[j], int(self.table.first[slot]), indices, view.top, view.left, view.flip)
+        return {"video": video, "label": self.table.label[slots]}
 
 
 @dataclass
 class _EvalBatch:
-    """Batch ``number`` of the chosen records in order: each video's ``eval_clips`` centre-cropped windows."""
+    """Batch ``number`` of the chosen clips in order: each video's ``eval_clips`` centre-cropped windows."""
 
-    records: _Records
+    frames: _Frames
     table: _Table
     config: InputConfig
     batch_size: int
 
     def __call__(self, number: int) -> dict:
-        count = len(self.table.position)
-        slots = np.minimum(number * self.batch_size + np.arange(self.batch_size), count - 1)
-        videos = []
-        for slot in slots:
+        count, config = len(self.table.position), self.config
+        wanted = number * self.batch_size + np.arange(self.batch_size)
+        slots = np.minimum(wanted, count - 1)
+        video = np.empty((len(slots), config.eval_clips, config.frames, config.crop, config.crop, 3), dtype=np.uint8)
+        for j, slot in enumerate(slots):
             frames, height, width = (int(v) for v in self.table.shape[slot])
-            indices = eval_indices(frames, self.config.frames, self.config.eval_clips)
-            decoded = decode_frames(self.records[int(self.table.position[slot])], indices.ravel())
-            top, left = centre_offsets(height, width, self.config.crop)
-            videos.append(_crop(decoded, top, left, self.config.crop).reshape(
-                self.config.eval_clips, self.config.frames, self.config.crop, self.config.crop, 3))
-        return {"video": np.stack(videos), "label": self.table.label[slots], "position":
-                self.table.position[slots].astype(np.int32), "valid": number * self.batch_size + np.arange(
-                    self.batch_size) < count}
+            indices = eval_indices(frames, config.frames, config.eval_clips).ravel()
+            top, left = centre_offsets(height, width, config.crop)
+            clips = video[j].reshape(-1, config.crop, config.crop, 3)
+            self.frames.fill(clips, int(self.table.first[slot]), indices, top, left, flip=False)
+        return {"video": video, "label": self.table.label[slots], "position": self.table.position[slots].astype(
+            np.int32), "valid": wanted < count}
 
 
 def _iterate(dataset: grain.MapDataset, workers: int, threads: int, prefetch: int) -> Iterator[dict]:
@@ -241,7 +243,7 @@ def train_batches(shards: Shards, config: InputConfig, *, batch_size: int, seed:
         raise ValueError(f"batch {batch_size} does not split over {process_count} processes (index {process_index})")
     _check_spec(shards, config)
     local = batch_size // process_count
-    make = _TrainBatch(_Records(shards.files(split)), _Table.of(shards, split, positions), config, seed,
+    make = _TrainBatch(_Frames(shards.files(split)), _Table.of(shards, split, positions), config, seed,
                        batch_size, slice(process_index * local, (process_index + 1) * local))
     return _iterate(grain.MapDataset.range(start_step, steps).map(make), workers, threads, prefetch)
 
@@ -251,6 +253,6 @@ def eval_batches(shards: Shards, config: InputConfig, *, split: str, batch_size:
     """Every chosen record of ``split`` once, in order, ``batch_size`` videos a batch (see the module docstring)."""
     _check_spec(shards, config)
     table = _Table.of(shards, split, positions)
-    make = _EvalBatch(_Records(shards.files(split)), table, config, batch_size)
+    make = _EvalBatch(_Frames(shards.files(split)), table, config, batch_size)
     batches = math.ceil(len(table.position) / batch_size)
     return _iterate(grain.MapDataset.range(batches).map(make), workers, threads, prefetch)

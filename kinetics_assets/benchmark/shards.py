@@ -1,21 +1,23 @@
 """Release clips -> preprocessed ArrayRecord shards that the I3D loader reads by random access.
 
 Each clip is decoded once with PyAV, resampled to a fixed frame rate (25 fps: the frame shown at each output
-time), resized so its short side is ``short_side`` (256 in production), and stored as one record: a JSON header
-then its frames, each JPEG-encoded. JPEG, as DMVR and the original Kinetics TFRecords do, because raw uint8 at
-256 px is ~65 MB per 10-s clip (tens of TB for Kinetics-700), and because a training window then costs 32
-independent JPEG decodes instead of decoding H.264 from the clip's keyframe (usually its first frame).
+time), resized so its short side is ``short_side`` (256 in production), and stored as one record PER FRAME,
+JPEG-encoded. JPEG, as DMVR and the original Kinetics TFRecords do, because raw uint8 at 256 px is ~65 MB per
+10-s clip (tens of TB for Kinetics-700), and because a training window then costs 32 independent JPEG decodes
+instead of decoding H.264 from the clip's keyframe (usually its first frame). A record per frame, so that a
+32-frame window reads 32 records, not the clip's 250.
 
 Layout of ``{shards}/``::
 
     shards.json                          release, content hash, spec, classes, per split: clips, files, skipped
-    {split}.csv                          one row per record: position, clip, label, frames, height, width, source
-    {split}-{i:05d}-of-{n:05d}.array_record   records position [i*c, (i+1)*c) of the split, in list-file order
+    {split}.csv                          one row per clip: position, clip, label, frames, height, width,
+                                         first (record of its frame 0), source (path in the release)
+    {split}-{i:05d}-of-{n:05d}.array_record   the frames of clips [i*c, (i+1)*c) of the split, in list order
 
-Record ``position`` is its index in the concatenation of the split's files (what the loader indexes). A clip
-that cannot be decoded is skipped and named in ``shards.json`` with the reason; everything else is kept. The
-folder is built under a temporary name and renamed at the end; a rebuild of the same release content with the
-same spec returns the existing shards untouched.
+Record numbers count through the concatenation of the split's files (what the loader indexes); a clip's
+frames are records ``first`` .. ``first + frames - 1``. A clip that cannot be decoded is skipped and named in
+``shards.json`` with the reason; everything else is kept. The folder is built under a temporary name and
+renamed at the end; a rebuild of the same release content with the same spec returns the existing shards.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import json
 import math
 import multiprocessing
 import shutil
-import struct
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -43,10 +44,8 @@ from kinetics_assets.release.writer import CLASSES, SPLIT_NAMES, read_manifest, 
 from resources.storage import atomic_write_bytes
 
 MANIFEST = "shards.json"
-INDEX_COLUMNS = ["position", "clip", "label", "frames", "height", "width", "source"]
-_MAGIC = b"KI3D"
-_HEADER = struct.Struct("<4sI")  # magic, header length
-_WRITER_OPTIONS = "group_size:1,uncompressed"  # one record per chunk: random access; JPEG is compressed already
+INDEX_COLUMNS = ["position", "clip", "label", "frames", "height", "width", "first", "source"]
+_WRITER_OPTIONS = "group_size:1,uncompressed"  # a chunk per record: random access; JPEG is compressed
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class Shards:
         return [self.root / name for name in self._split(split)["files"]]
 
     def index(self, split: str) -> pd.DataFrame:
-        """One row per record of ``split`` (see the module docstring), in position order."""
+        """One row per clip of ``split`` (see the module docstring), in position order."""
         self._split(split)
         return pd.read_csv(self.root / f"{split}.csv", dtype={"clip": str, "source": str}, keep_default_na=False)
 
@@ -133,37 +132,16 @@ def decode_clip(path: Path, spec: ShardSpec) -> np.ndarray:
     return np.stack(frames)
 
 
-def encode_record(clip: str, label: int, frames: np.ndarray, quality: int) -> bytes:
-    """One record: magic, header length, JSON header (clip, label, shape, JPEG sizes), then the JPEGs."""
-    jpegs = []
-    for frame in frames:
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
-        jpegs.append(buffer.getvalue())
-    header = json.dumps({"clip": clip, "label": int(label), "shape": list(frames.shape[:3]),
-                         "sizes": [len(j) for j in jpegs]}).encode("utf-8")
-    return _HEADER.pack(_MAGIC, len(header)) + header + b"".join(jpegs)
+def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
 
 
-def record_header(record: bytes) -> dict:
-    magic, length = _HEADER.unpack_from(record)
-    if magic != _MAGIC:
-        raise ValueError(f"not an I3D shard record (magic {magic!r})")
-    header = json.loads(record[_HEADER.size:_HEADER.size + length])
-    header["offset"] = _HEADER.size + length
-    return header
-
-
-def decode_frames(record: bytes, indices: np.ndarray) -> np.ndarray:
-    """uint8 [len(indices), height, width, 3]: only the requested frames of a record are JPEG-decoded."""
-    header = record_header(record)
-    ends = header["offset"] + np.cumsum(header["sizes"])
-    starts = ends - np.asarray(header["sizes"])
-    decoded = {}
-    for index in np.unique(indices):
-        data = record[starts[index]:ends[index]]
-        decoded[index] = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    return np.stack([decoded[index] for index in indices])
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """uint8 [height, width, 3] of one stored frame."""
+    image = Image.open(io.BytesIO(data))
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def release_clips(release: Path, split: str) -> pd.DataFrame:
@@ -179,7 +157,7 @@ def release_clips(release: Path, split: str) -> pd.DataFrame:
 
 
 def _write_shard(release: Path, rows: pd.DataFrame, target: Path, spec: ShardSpec) -> tuple[list[dict], list[dict]]:
-    """Writes one shard file; returns the index rows of what it holds and the clips it skipped (with reason)."""
+    """Writes one shard file; returns the index rows of the clips it holds and those it skipped (with reason)."""
     written, skipped = [], []
     writer = ArrayRecordWriter(str(target), _WRITER_OPTIONS)
     try:
@@ -189,7 +167,8 @@ def _write_shard(release: Path, rows: pd.DataFrame, target: Path, spec: ShardSpe
             except ValueError as err:
                 skipped.append({"clip": row.clip, "source": row.source, "reason": str(err)})
                 continue
-            writer.write(encode_record(row.clip, row.label, frames, spec.jpeg_quality))
+            for frame in frames:
+                writer.write(encode_jpeg(frame, spec.jpeg_quality))
             written.append({"clip": row.clip, "label": row.label, "frames": len(frames), "height": frames.shape[1],
                             "width": frames.shape[2], "source": row.source})
     finally:
@@ -206,8 +185,10 @@ def _shard_plan(release: Path, split: str, size: int) -> list[tuple[str, pd.Data
 
 def _split_index(building: Path, split: str, names: list[str], results: list[tuple[list[dict], list[dict]]]) -> dict:
     """Writes ``{split}.csv`` from the shards' results (in file order) and returns the split's manifest entry."""
-    written = [row for rows, _ in results for row in rows]
-    index = pd.DataFrame(written, columns=INDEX_COLUMNS[1:]).rename_axis("position").reset_index()
+    written = pd.DataFrame([row for rows, _ in results for row in rows],
+                           columns=["clip", "label", "frames", "height", "width", "source"])
+    first = written["frames"].cumsum() - written["frames"]
+    index = written.assign(first=first).rename_axis("position").reset_index()[INDEX_COLUMNS]
     atomic_write_bytes(building / f"{split}.csv", index.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     return {"clips": len(index), "files": names, "skipped": [bad for _, skipped in results for bad in skipped]}
 
