@@ -276,6 +276,7 @@ def test_link_rot_years_on_replenishes_the_classes_it_takes_under_the_minimum_in
         cursor = tick.cursor
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources=watch) as tick:
         requests = link_rot_sensor(tick).run_requests
+        cursor = tick.cursor
     assert sorted(r.partition_key for r in requests) == sorted(map(class_key, short))
 
     with dg.build_sensor_context(instance=instance, cursor=votes_cursor,
@@ -295,6 +296,8 @@ def test_link_rot_years_on_replenishes_the_classes_it_takes_under_the_minimum_in
     changes = pd.read_csv(Path(second["release"].value) / "changes.csv").set_index("class_name")
     lost = published[published["youtube_id"].isin(gone)].groupby("label").size()
     assert changes["lost_to_link_rot"].to_dict() == {label: int(lost.get(label, 0)) for label in changes.index}
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=watch) as tick:
+        assert link_rot_sensor(tick).run_requests == []  # the second release is watched afresh: nothing short
     retention = _value(instance, "retention_table")
     of_first = retention[retention["edition"] == first["release_name"].value].groupby("as_of")["clips_available"].sum()
     assert len(of_first) == 2 and of_first.iloc[0] - of_first.iloc[1] == len(gone)  # the sensor's answers: a new point
