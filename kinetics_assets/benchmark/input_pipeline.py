@@ -139,9 +139,11 @@ class _Frames:
             self._source = grain.sources.ArrayRecordDataSource(self.files)
         distinct, where = np.unique(indices, return_inverse=True)
         crop = out.shape[1]
-        columns = slice(left + crop - 1, left - 1 if left else None, -1) if flip else slice(left, left + crop)
+        box = (left, top, left + crop, top + crop)
         for k, data in enumerate(self._source.__getitems__([int(first + i) for i in distinct])):
-            out[where == k] = decode_jpeg(data)[top:top + crop, columns]
+            frame = decode_jpeg(data, box, flip)
+            for t in np.flatnonzero(where == k):
+                out[t] = frame
 
 
 @dataclass(frozen=True)

@@ -138,10 +138,14 @@ def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """uint8 [height, width, 3] of one stored frame."""
+def decode_jpeg(data: bytes, box: tuple[int, int, int, int] | None = None, flip: bool = False) -> np.ndarray:
+    """uint8 [height, width, 3] of one stored frame, or of its ``box`` (left, top, right, bottom), mirrored if
+    ``flip``: cropping and mirroring in PIL before the conversion to numpy copies only the pixels kept (a
+    mirrored numpy copy of 3-byte pixels costs more than the JPEG decode)."""
     image = Image.open(io.BytesIO(data))
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    image = image if box is None else image.crop(box)
+    return np.asarray(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else image)
 
 
 def release_clips(release: Path, split: str) -> pd.DataFrame:
