@@ -2,7 +2,8 @@
 
 Protects: the motion strategy finds the action segment of sandbox videos (checked against the sandbox's ground
 truth, which only this test reads) by decoding the cheapest rendition over HTTP; the scoring arithmetic (best
-window, earliest on ties, scene cuts ignored); the fixed strategy's offset and clamping; short videos give the
+window, earliest on ties, scene cuts ignored, camera pans and shake and fades taken out, an object moving in the
+picture kept); the fixed strategy's offset and clamping; short videos give the
 whole video, flagged; strategies are looked up by name and `model` is a clear "not yet" rather than a fake.
 """
 
@@ -91,6 +92,39 @@ def test_a_scene_cut_is_not_motion():
     energy = energy_per_second(frames)
     assert energy[7] == 0 and energy[8] == 0
     assert energy[20:26].min() > 0
+
+
+def _textured_place(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Busy scenery (smoothed noise) larger than the picture, for a camera to pan across."""
+    noise = rng.uniform(0, 255, size=(h, w))
+    return (noise + np.roll(noise, 1, axis=0) + np.roll(noise, 1, axis=1) + np.roll(noise, (1, 1), axis=(0, 1))) / 4
+
+
+def test_camera_pans_and_shake_are_not_motion_but_an_object_moving_in_the_picture_is():
+    rng = np.random.default_rng(3)
+    place = _textured_place(rng, 40, 120)
+    frames = []
+    for i in range(4 * 60):  # 60 s at 4 samples a second, 32x24 grey, as MotionStrategy samples
+        t = i / 4
+        if 30 <= t < 42:  # a tripod shot with a small object moving back and forth: the action
+            picture = place[8:32, 40:72].copy()
+            x = 12 + round(6 * math.sin(i * 1.7))
+            picture[10:14, x:x + 4] = 255
+        elif t < 30:  # the camera pans across the place, a pixel a sample
+            picture = place[8:32, i % 80:i % 80 + 32]
+        else:  # a handheld camera: the picture jumps by a pixel now and then
+            dy, dx = rng.integers(-1, 2, size=2)
+            picture = place[8 + dy:32 + dy, 40 + dx:72 + dx]
+        frames.append((t, picture))
+    energy = energy_per_second(frames)
+    assert best_window_start(energy, 60.0) in range(30, 33), energy.round(1)
+    assert energy[30:42].min() > 5 * max(energy[:29].max(), energy[43:].max())
+
+
+def test_a_fade_is_not_motion():
+    place = _textured_place(np.random.default_rng(4), 24, 32)
+    frames = [(i / 4, place * min(1.0, i / 8)) for i in range(40)]  # fades in from black over 2 s
+    assert energy_per_second(frames)[:2].max() < 0.05 * np.mean((place[1:] - place[:-1]) ** 2)
 
 
 def test_fixed_strategy_uses_the_offset_and_needs_no_pixels():

@@ -1,8 +1,9 @@
 """Where in a video its one 10-s clip is cut: localization strategies, chosen by name.
 
 `motion` (default) decodes the platform's cheapest rendition at a few frames a second and a tiny size and picks
-the whole-second 10-s window with the most frame-difference energy: actions move, titles, talking heads and idle
-scenery mostly do not. `fixed` cuts at a given offset. A `model` strategy (score windows with the latest I3D
+the whole-second 10-s window with the most motion energy left once the camera's own motion is taken out: actions
+move within the picture, while pans and a shaking hand move all of it, and titles, talking heads and idle
+scenery mostly do not move. `fixed` cuts at a given offset. A `model` strategy (score windows with the latest I3D
 checkpoint) is meant to be registered here once the training stage exists; until then asking for it is an error.
 Videos shorter than 10 s give the whole video as the window, flagged `short_source`.
 """
@@ -91,16 +92,66 @@ class FixedStrategy:
         return Window(start, start + CLIP_SECONDS)
 
 
+def camera_shifts(pictures: np.ndarray) -> np.ndarray:
+    """(rows, columns) shift that best carries each picture onto the next, to a fraction of a pixel: the peak
+    of their phase correlation (Hann-windowed, so the pictures' edges do not pin it at zero), refined by a
+    parabola through the peak and its neighbours. One row per consecutive pair."""
+    n, h, w = pictures.shape
+    spectra = np.fft.rfft2(pictures * np.outer(np.hanning(h), np.hanning(w)))
+    cross = spectra[1:] * np.conj(spectra[:-1])
+    corr = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=(h, w))
+    peak = np.argmax(corr.reshape(n - 1, -1), axis=1)
+    py, px, pair = peak // w, peak % w, np.arange(n - 1)
+
+    def refined(at: np.ndarray, before: np.ndarray, after: np.ndarray, peak: np.ndarray, size: int) -> np.ndarray:
+        curve = before - 2 * at + after
+        offset = peak + np.where(curve < 0, 0.5 * (before - after) / np.where(curve < 0, curve, -1.0), 0.0)
+        return (offset + size / 2) % size - size / 2
+
+    at = corr[pair, py, px]
+    return np.stack([refined(at, corr[pair, py - 1, px], corr[pair, (py + 1) % h, px], py, h),
+                     refined(at, corr[pair, py, px - 1], corr[pair, py, (px + 1) % w], px, w)], axis=1)
+
+
+def shifted_interior(a: np.ndarray, dy: float, dx: float, border: int) -> np.ndarray:
+    """`a` moved by (dy, dx) pixels (|dy|, |dx| <= border - 1; bilinear between pixels), without its `border`."""
+    h, w = a.shape
+    iy, ix = math.floor(dy), math.floor(dx)
+    fy, fx = dy - iy, dx - ix
+    rows = [slice(border - iy - k, h - border - iy - k) for k in (0, 1)]
+    cols = [slice(border - ix - k, w - border - ix - k) for k in (0, 1)]
+    return ((1 - fy) * ((1 - fx) * a[rows[0], cols[0]] + fx * a[rows[0], cols[1]])
+            + fy * ((1 - fx) * a[rows[1], cols[0]] + fx * a[rows[1], cols[1]]))
+
+
+def residual_energy(a: np.ndarray, b: np.ndarray, shift: np.ndarray) -> float:
+    """Mean squared difference between `b` and `a` moved by the camera's `shift`, or not moved if that fits
+    better, leaving out a border of an eighth of the width (there a moved camera shows what `a` did not). A
+    shift of the border or more is not the camera (it moves less between two samples; an object filling much
+    of a flat picture can pull the correlation's peak that far): the pictures are compared as they are."""
+    border = max(2, a.shape[1] // 8)
+    if min(a.shape) <= 2 * border:  # too small a picture to leave a border out of
+        return float(np.mean((b - a) ** 2))
+    inner = b[border:-border, border:-border]
+    still = float(np.mean((inner - a[border:-border, border:-border]) ** 2))
+    if np.abs(shift).max() > border - 1:
+        return still
+    return min(still, float(np.mean((inner - shifted_interior(a, *shift, border)) ** 2)))
+
+
 def energy_per_second(samples: Iterable[tuple[float, np.ndarray]]) -> np.ndarray:
-    """Motion energy of each whole second: the median mean-squared difference between consecutive samples
-    starting in it. Squaring favours things that move far (an action) over many small slow drifts; the median
-    ignores a single scene cut, which is one huge difference, not motion."""
+    """Motion energy of each whole second: the median, over consecutive samples starting in it, of what moved
+    once the camera's motion is taken out (`residual_energy`; each picture less its mean, so a fade is not
+    motion). Squaring favours things that move far (an action) over many small slow drifts; the median ignores a
+    single scene cut, which is one huge difference, not motion."""
     samples = list(samples)
     if len(samples) < 2:
         return np.zeros(0)
     times = np.array([time_s for time_s, _ in samples])
     pixels = np.stack([frame for _, frame in samples]).astype(np.float32)
-    diffs = np.mean((pixels[1:] - pixels[:-1]) ** 2, axis=tuple(range(1, pixels.ndim)))
+    pixels -= pixels.mean(axis=tuple(range(1, pixels.ndim)), keepdims=True)
+    diffs = np.array([residual_energy(a, b, shift)
+                      for a, b, shift in zip(pixels[:-1], pixels[1:], camera_shifts(pixels))])
     seconds = times[:-1].astype(np.int64)
     energy = np.zeros(int(seconds.max()) + 1)
     for second in np.unique(seconds):
@@ -121,9 +172,9 @@ def best_window_start(energy: np.ndarray, duration: float) -> int:
 
 @dataclass(frozen=True)
 class MotionStrategy:
-    """Highest frame-difference energy from a cheap pass: `sample_fps` frames a second, area-averaged to `width`
-    pixels wide in grey (averaging blurs away sub-pixel jitter and compression noise; on sandbox worlds 32 px
-    beat 64 px)."""
+    """Highest camera-compensated motion energy from a cheap pass: `sample_fps` frames a second, area-averaged to
+    `width` pixels wide in grey (averaging blurs away sub-pixel jitter and compression noise; on sandbox worlds
+    32 px beat 64 px)."""
 
     sample_fps: float = 4.0
     width: int = 32

@@ -2,8 +2,10 @@
 
 The action class fixes the MOTION (trajectory family, period, direction, number of moving parts); each video's
 own seed fixes the APPEARANCE (background, colours, sizes, placement, speed jitter). A model can therefore only
-tell classes apart by how things move, which is what a small 3D-conv net should learn. Outside the action
-segment the scene is still or drifts slowly (periods of many seconds, unlike any action).
+tell classes apart by how things move, which is what a small 3D-conv net should learn. Around the action the
+footage looks like real uploads (`_Footage`): a handheld or panning camera, cuts to other places, moving
+backgrounds, title cards and captions; a share of videos is instead a near-still tripod shot of a richly textured
+place. So a localizer cannot take "whatever moves" for the action, nor a deduplicator "flat" for "uninformative".
 
 Everything here is pure numpy + PyAV; the same spec always yields the same frames and (see `encode_mp4`) the same
 MP4 bytes in every process.
@@ -149,13 +151,21 @@ class Compilation:
 MediaSpec = Scene | Reupload | Compilation
 
 
+STILL_SHARE = 0.2       # videos filmed from a tripod in one richly textured place: near-still outside the action
+CAMERA_MARGIN = 0.25    # share of each frame side the camera may move into, each way
+
+
 class _Look:
-    """Per-video appearance drawn from the video's own seed."""
+    """Per-video appearance drawn from the video's own seed. The place is larger than the frame: the camera
+    looks at a part of it (centred: `margin` pixels in from the top-left)."""
 
     def __init__(self, scene: Scene):
         rng = np.random.default_rng(scene.look_seed)
         w, h = scene.width, scene.height
-        self.background = _background(rng, w, h)
+        self.margin = (int(w * CAMERA_MARGIN), int(h * CAMERA_MARGIN))
+        self.still = bool(rng.random() < STILL_SHARE)
+        canvas = (w + 2 * self.margin[0], h + 2 * self.margin[1])
+        self.background = _texture(rng, *canvas) if self.still else _background(rng, *canvas)
         self.colours = rng.integers(0, 256, size=(8, 3), dtype=np.uint8)
         self.radius = max(2.0, h * rng.uniform(0.05, 0.09))
         self.cx = w * rng.uniform(0.4, 0.6)
@@ -164,7 +174,6 @@ class _Look:
         self.period_scale = rng.uniform(0.88, 1.12)
         self.direction_jitter = rng.uniform(-10.0, 10.0)
         self.phase = rng.uniform(0.0, 1.0)
-        self.still = bool(rng.random() < 0.4)
         n_idle = int(rng.integers(1, 5))
         self.idle_base = rng.uniform([0.15 * w, 0.2 * h], [0.85 * w, 0.8 * h], size=(n_idle, 2))
         self.idle_periods = rng.uniform(6.0, 14.0, size=(n_idle, 2))
@@ -185,6 +194,21 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
         img[y0:y1 + 1, x0:x1 + 1] = rng.uniform(0, 255, size=3)
     img += rng.normal(0.0, 6.0, size=(h, w, 1))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _texture(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """Busy detail at several scales (foliage, brickwork, a far crowd, a bookshelf): a grating plus blocky noise
+    between two contrasting colours. Unlike a gradient background no part of it is flat."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    angle, frequency = rng.uniform(0.0, TAU), rng.uniform(0.2, 0.8)
+    img = 0.3 * (0.5 + 0.5 * np.sin(frequency * (xx * math.cos(angle) + yy * math.sin(angle))))
+    for cell, weight in ((1, 0.2), (3, 0.3), (9, 0.2)):
+        coarse = rng.random((-(-h // cell), -(-w // cell)))
+        img += weight * coarse.repeat(cell, axis=0).repeat(cell, axis=1)[:h, :w]
+    dark, light = rng.uniform(0, 100, size=3), rng.uniform(155, 255, size=3)
+    if rng.random() < 0.5:
+        dark, light = light, dark
+    return (dark + (light - dark) * img[..., None]).astype(np.uint8)
 
 
 Point = tuple[float, float, int, float]  # x, y, colour index, radius scale
@@ -304,24 +328,226 @@ def _stamp(img: np.ndarray, x: float, y: float, radius: float, colour: np.ndarra
     img[cy0:cy1, cx0:cx1][sub] = colour
 
 
+# Footage around the action: real uploads are not one still scene with a burst of motion. Everything below is
+# drawn from the video's seed and stays outside the action, except that the action shot itself has a steadier
+# handheld camera (and sometimes a moving background).
+CARD_S = (1.5, 4.0)     # seconds of an opening or closing title card
+SHOT_S = (1.5, 9.0)     # seconds of a shot away from the action, between scene cuts
+FADE_S, SLIDE_S = 0.3, 0.8  # a card fades in from and out to black; its text slides in from the left
+TRIPOD, HANDHELD, PAN = range(3)
+
+
+@dataclass(frozen=True)
+class _Strip:
+    """Rows [top, top + texture height) showing `texture`, a periodic strip, moved by `speed` pixels a second or
+    swaying `sway` pixels back and forth: a moving background band (traffic, water, foliage) or a caption."""
+
+    top: int
+    texture: np.ndarray
+    speed: float = 0.0
+    sway: float = 0.0
+    sway_period: float = 1.0
+
+    def paint(self, img: np.ndarray, t: float, dx: int = 0, dy: int = 0) -> None:
+        """Draw at time t with the camera moved (dx, dy) pixels from where the strip was placed."""
+        h, w = img.shape[:2]
+        offset = int(round(self.speed * t + self.sway * math.sin(TAU * t / self.sway_period))) + dx
+        top = self.top - dy
+        r0, r1 = max(top, 0), min(top + self.texture.shape[0], h)
+        if r0 < r1:
+            cols = (np.arange(w) + offset) % self.texture.shape[1]
+            img[r0:r1] = self.texture[r0 - top:r1 - top][:, cols]
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """[start, end) seconds of one camera set-up. `place` indexes the footage's places (0: the video's own, where
+    its objects and its action are), -1 is a title card. The camera's top-left corner in the place moves from
+    (x0, y0) to (x1, y1) over the shot, plus a handheld shake of `shake` pixels."""
+
+    start: float
+    end: float
+    place: int
+    camera: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    shake: float = 0.0
+    band: bool = False
+    caption: bool = False
+
+
+def _glyphs(rng: np.random.Generator, n_chars: int, scale: int = 1) -> np.ndarray:
+    """A line of blocky 'text' as a boolean mask (5 x 4 pixels a character, times scale): random 3x5 glyphs with
+    a blank column between characters and spaces between words."""
+    glyphs = rng.random((n_chars, 5, 3)) < 0.55
+    glyphs[rng.random(n_chars) < 0.18] = False
+    line = np.concatenate([glyphs, np.zeros((n_chars, 5, 1), dtype=bool)], axis=2).transpose(1, 0, 2)
+    line = line.reshape(5, n_chars * 4)
+    return line.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def _paste(mask: np.ndarray, glyphs: np.ndarray, top: int, left: int) -> None:
+    h, w = mask.shape
+    gh, gw = min(glyphs.shape[0], h - top), min(glyphs.shape[1], w - left)
+    mask[top:top + gh, left:left + gw] |= glyphs[:gh, :gw]
+
+
+def _title_card(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The channel's card: a plain or two-tone background, one to three lines of text, and the text's colour."""
+    card = np.empty((h, w, 3), dtype=np.uint8)
+    card[:] = rng.integers(0, 256, size=3)
+    if rng.random() < 0.5:
+        card[int(h * rng.uniform(0.3, 0.7)):] = rng.integers(0, 256, size=3)
+    mask = np.zeros((h, w), dtype=bool)
+    lines = int(rng.integers(1, 4))
+    scale = max(1, h // 60)
+    for k in range(lines):
+        n_chars = int(rng.integers(5, max(6, (w - 8) // (4 * scale))))
+        top = int((h - lines * 7 * scale) / 2) + k * 7 * scale
+        _paste(mask, _glyphs(rng, n_chars, scale), top, max(2, (w - n_chars * 4 * scale) // 2))
+    return card, mask, rng.integers(0, 256, size=3).astype(np.uint8)
+
+
+def _caption(rng: np.random.Generator, w: int, h: int) -> _Strip:
+    """A lower-third caption (a box with a line of text) or a news ticker scrolling along the bottom."""
+    height = max(7, h // 10)
+    ticker = rng.random() < 0.5
+    length = 3 * w if ticker else w
+    strip = np.empty((height, length, 3), dtype=np.uint8)
+    strip[:] = rng.integers(0, 90, size=3)
+    n_chars = (length - 8) // 4 if ticker else int(rng.integers(6, max(7, (w - 16) // 4)))
+    mask = np.zeros((height, length), dtype=bool)
+    _paste(mask, _glyphs(rng, n_chars), (height - 5) // 2, 4)
+    strip[mask] = rng.integers(170, 256, size=3)
+    speed = float(rng.uniform(25.0, 60.0)) if ticker else 0.0
+    return _Strip(top=h - height - (1 if ticker else h // 12), texture=strip, speed=speed)
+
+
+def _band(rng: np.random.Generator, w: int, h: int) -> _Strip:
+    """A moving part of a place: a textured band that scrolls past (a road, a river) or sways (foliage)."""
+    height = int(h * rng.uniform(0.12, 0.3))
+    texture = _texture(rng, 2 * w, height)
+    top = int(h * rng.uniform(0.05, 0.95 - height / h))
+    if rng.random() < 0.5:
+        return _Strip(top, texture, speed=float(rng.choice([-1, 1]) * rng.uniform(15.0, 60.0)))
+    return _Strip(top, texture, sway=float(rng.uniform(2.0, 8.0)), sway_period=float(rng.uniform(0.8, 3.0)))
+
+
+class _Footage:
+    """The video's shots and what each shows: where the camera is at each moment, places, bands, captions."""
+
+    def __init__(self, scene: Scene, look: _Look):
+        rng = np.random.default_rng([scene.look_seed, 1])
+        w, h = scene.width, scene.height
+        mx, my = self.margin = look.margin
+        self.places = [look.background]
+        self.bands: list[_Strip | None] = [None]
+        if not look.still:
+            for _ in range(int(rng.integers(1, 4))):
+                draw = _texture if rng.random() < 0.5 else _background
+                self.places.append(draw(rng, w + 2 * mx, h + 2 * my))
+            self.bands = [_band(rng, w, h) if rng.random() < 0.5 else None for _ in self.places]
+            self.card = _title_card(rng, w, h)
+            self.caption = _caption(rng, w, h)
+            self.shake_freqs = rng.uniform([0.3, 1.5], [1.2, 4.0], size=(2, 2))  # per axis: a slow and a fast sway
+            self.shake_phases = rng.uniform(0.0, TAU, size=(2, 2))
+        self.shots = self._plan(rng, scene, look.still)
+        starts = np.array([shot.start for shot in self.shots])
+        self.shot_at = np.searchsorted(starts, np.arange(scene.n_frames) / scene.fps + 1e-9, side="right") - 1
+
+    def _plan(self, rng: np.random.Generator, scene: Scene, still: bool) -> list[_Shot]:
+        """Opening card, shots before the action, the action's shot, shots after it, closing card."""
+        duration = scene.n_frames / scene.fps
+        mx, my = self.margin
+        if still:
+            return [_Shot(0.0, duration, 0, (mx, my, mx, my))]
+        acting = scene.motion is not None and scene.action_end > scene.action_start
+        a0, a1 = (scene.action_start, scene.action_end) if acting else (duration, duration)
+        opening, closing = rng.uniform(*CARD_S, size=2)
+        wants_opening, wants_closing = rng.random(2) < (0.35, 0.25)
+        begin = float(opening) if wants_opening and opening + 1.0 <= a0 else 0.0
+        finish = duration - float(closing) if wants_closing and duration - closing >= max(a1, begin) + 1.0 else duration
+        shots = [_Shot(0.0, begin, -1)] if begin else []
+        if acting:
+            lead, tail = rng.uniform(0.0, 6.0, size=2)
+            s0, s1 = max(begin, a0 - lead), min(finish, a1 + tail)
+            x, y = rng.uniform(0.5 * mx, 1.5 * mx), rng.uniform(0.5 * my, 1.5 * my)
+            dx, dy = rng.uniform(-0.25, 0.25, size=2) * (mx, my)
+            action = _Shot(float(s0), float(s1), 0, (float(x), float(y), float(x + dx), float(y + dy)),
+                           shake=float(rng.uniform(0.0, 1.5)), band=bool(self.bands[0] is not None and rng.random() < 0.3))
+            shots += self._away(rng, begin, s0) + [action] + self._away(rng, s1, finish)
+        else:
+            shots += self._away(rng, begin, finish)
+        if finish < duration:
+            shots.append(_Shot(finish, duration, -1))
+        return shots
+
+    def _away(self, rng: np.random.Generator, start: float, end: float) -> list[_Shot]:
+        """Shots between `start` and `end` away from the action: scene cuts between the places, each shot with
+        its own camera (tripod, handheld or a pan across the place) and maybe a moving band or a caption."""
+        mx, my = self.margin
+        shots, t = [], start
+        while end - t > 1e-6:
+            length, u_mode, u_band, u_caption, shake = rng.uniform((SHOT_S[0], 0, 0, 0, 1.0), (SHOT_S[1], 1, 1, 1, 4.0))
+            stop = end if end - (t + length) < 1.0 else t + length
+            place = int(rng.integers(len(self.places)))
+            x0, x1 = rng.uniform(0, 2 * mx, size=2)
+            y0, y1 = rng.uniform(0, 2 * my, size=2)
+            mode = TRIPOD if u_mode < 0.25 else HANDHELD if u_mode < 0.65 else PAN
+            if mode != PAN:
+                x1, y1 = x0, y0
+            shots.append(_Shot(float(t), float(stop), place, (float(x0), float(y0), float(x1), float(y1)),
+                               shake=float(shake) if mode == HANDHELD else 0.0,
+                               band=bool(self.bands[place] is not None and u_band < 0.7),
+                               caption=bool(u_caption < 0.3)))
+            t = stop
+        return shots
+
+    def camera(self, shot: _Shot, t: float) -> tuple[int, int]:
+        """The camera's top-left corner in the place at time t, in whole pixels."""
+        mx, my = self.margin
+        x0, y0, x1, y1 = shot.camera
+        f = (t - shot.start) / (shot.end - shot.start)
+        x, y = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
+        if shot.shake:
+            sway = np.sin(TAU * self.shake_freqs * t + self.shake_phases) @ (0.6, 0.4)
+            x, y = x + shot.shake * sway[0], y + shot.shake * sway[1]
+        return min(max(int(round(x)), 0), 2 * mx), min(max(int(round(y)), 0), 2 * my)
+
+    def card_frame(self, shot: _Shot, t: float) -> np.ndarray:
+        card, mask, colour = self.card
+        img = card.copy()
+        slide = int(round(max(0.0, 1.0 - (t - shot.start) / SLIDE_S) * card.shape[1]))
+        img[:, :card.shape[1] - slide][mask[:, slide:]] = colour
+        alpha = min(1.0, (t - shot.start) / FADE_S, (shot.end - t) / FADE_S)
+        return img if alpha >= 1.0 else (img * max(alpha, 0.0)).astype(np.uint8)
+
+
 class ScenePainter:
-    """Draws frame i of a scene; built once per scene (background and look are precomputed)."""
+    """Draws frame i of a scene; built once per scene (places, shots and look are precomputed)."""
 
     def __init__(self, scene: Scene):
         self.scene = scene
         self.look = _Look(scene)
+        self.footage = _Footage(scene, self.look)
 
     def frame(self, index: int) -> np.ndarray:
-        sc, look = self.scene, self.look
+        sc, look, footage = self.scene, self.look, self.footage
         t = index / sc.fps
-        in_action = sc.motion is not None and sc.action_start <= t < sc.action_end
-        if in_action:
+        shot = footage.shots[footage.shot_at[index]]
+        if shot.place < 0:
+            return footage.card_frame(shot, t)
+        ox, oy = footage.camera(shot, t)
+        img = footage.places[shot.place][oy:oy + sc.height, ox:ox + sc.width].copy()
+        dx, dy = ox - footage.margin[0], oy - footage.margin[1]
+        if shot.band:
+            footage.bands[shot.place].paint(img, t, dx, dy)
+        if sc.motion is not None and sc.action_start <= t < sc.action_end:
             points = _action_points(sc.motion, look, t - sc.action_start, sc.width, sc.height)
         else:
-            points = _idle_points(look, t)
-        img = look.background.copy()
+            points = _idle_points(look, t) if shot.place == 0 else []
         for x, y, colour, scale in points:
-            _stamp(img, x, y, look.radius * scale, look.colours[colour % len(look.colours)])
+            _stamp(img, x - dx, y - dy, look.radius * scale, look.colours[colour % len(look.colours)])
+        if shot.caption:
+            footage.caption.paint(img, t)
         return img
 
 
