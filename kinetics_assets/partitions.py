@@ -9,6 +9,7 @@ character as ``%XX`` per UTF-8 byte, so it is invertible for any name, not only 
 from __future__ import annotations
 
 import re
+import warnings
 
 import dagster as dg
 
@@ -56,3 +57,7 @@ CLASS_PARTITIONS = dg.StaticPartitionsDefinition(
 
 # Classes are independent: a backfill runs one class per run, so runs parallelize and fail alone.
 PER_CLASS_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# Chosen knowingly (README, "Per-class backfills"): Dagster marks the parameter beta and says so once per asset
+# that takes it, a dozen identical warnings at every import of the code location. Only that warning is silenced.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta",
+                        category=dg.BetaWarning)

@@ -1,5 +1,8 @@
 """The code location loads, and the main job materializes Table 1 with its metadata and reports."""
 
+import subprocess
+import sys
+
 import dagster as dg
 
 from jobs import JOBS
@@ -49,3 +52,10 @@ def test_edition_assets_materialize_table1_and_flag_rejected_rows(tmp_path, kine
     assert metadata["Kinetics-700: clips per class"].value.startswith("![Kinetics-700 clips per class](data:image/png;base64,")
     report = kinetics_home / "artifacts" / "editions" / "table1.md"
     assert "| Kinetics-700 | train   |       2 |" in report.read_text()
+
+
+def test_importing_the_code_location_prints_no_beta_warning_for_the_chosen_backfill_policy():
+    """Every process that loads the location (demo, code server, each run worker) used to print a dozen."""
+    done = subprocess.run([sys.executable, "-W", "default", "-c", "import kinetics_assets.definitions"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert "BetaWarning" not in done.stderr, done.stderr[-2000:]
