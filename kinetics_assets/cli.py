@@ -10,6 +10,7 @@ import typer
 
 from kinetics_assets.acquisition.download_cli import download
 from kinetics_assets.acquisition.queries_cli import queries
+from kinetics_assets.benchmark.cli import app as i3d_app
 from kinetics_assets.dedup.cli import dedup
 from resources.sandbox.cli import app as sandbox_app
 
@@ -18,6 +19,7 @@ app.command()(queries)
 app.command()(download)
 app.command()(dedup)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(i3d_app, name="i3d")
 
 
 @app.command()
