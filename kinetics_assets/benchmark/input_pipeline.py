@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grain
-from absl import flags
 import numpy as np
 import pandas as pd
+from absl import flags
 
 from kinetics_assets.benchmark.shards import ShardSpec, Shards, decode_jpeg
 
