@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kinetics_assets.partitions import CLASS_PARTITIONS
+from kinetics_assets.partitions import CLASS_PARTITIONS, EXAMPLES_PARTITIONS
 
 MAIN_JOB = "kinetics_main"
 EDITION_CLIPS_JOB = "edition_clips"
@@ -67,4 +67,17 @@ curate_job = dg.define_asset_job(
     "retention over time (Table 2).",
 )
 
-JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job, availability_sweep_job]
+BENCHMARK_DATA_JOB, TRAIN_JOB, BENCHMARK_REPORT_JOB = "benchmark_data", "train_i3d", "benchmark_report"
+benchmark_data_job = dg.define_asset_job(
+    BENCHMARK_DATA_JOB, selection=dg.AssetSelection.assets("benchmark_shards"),
+    description="The latest release's clips as frame shards for the I3D benchmark.")
+train_job = dg.define_asset_job(
+    TRAIN_JOB, selection=dg.AssetSelection.assets("i3d_checkpoint", "i3d_evaluation"),
+    partitions_def=EXAMPLES_PARTITIONS, executor_def=dg.in_process_executor,
+    description="I3D trained on one training-set size (examples per class) and evaluated on val and test.")
+benchmark_report_job = dg.define_asset_job(
+    BENCHMARK_REPORT_JOB, selection=dg.AssetSelection.assets("benchmark_table"),
+    description="Table 4 and Figure 1 from the evaluations so far.")
+
+JOBS = [main_job, edition_clips_job, replenish_job, voting_job, curate_job, availability_sweep_job,
+        benchmark_data_job, train_job, benchmark_report_job]

@@ -61,3 +61,7 @@ PER_CLASS_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # that takes it, a dozen identical warnings at every import of the code location. Only that warning is silenced.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta",
                         category=dg.BetaWarning)
+
+
+# The note's Table 4: I3D trained on 100, 200, ..., 600 and all examples per class (a profile scales the numbers).
+EXAMPLES_PARTITIONS = dg.StaticPartitionsDefinition(["100", "200", "300", "400", "500", "600", "all"])

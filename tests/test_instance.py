@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kinetics_assets.instance import fail_dead_runs
+from kinetics_assets.instance import ensure_dagster_home, fail_dead_runs
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -71,3 +71,15 @@ def test_runs_of_killed_processes_are_marked_failed_and_live_ones_are_not(tmp_pa
     finally:
         os.killpg(live.pid, signal.SIGKILL)
         live.wait()
+
+
+def test_a_new_instance_retries_dequeuing_a_run_its_code_server_did_not_answer_in_time(tmp_path, monkeypatch):
+    """Under load the code server can miss the run queue's 60-s deadline; that must not fail the run outright."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("KINETICS_HOME", str(tmp_path))
+    home = ensure_dagster_home()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        queue = instance.run_coordinator.get_run_queue_config()
+        assert queue.max_user_code_failure_retries == 3 and queue.user_code_failure_retry_delay == 15
+        assert not instance.telemetry_enabled

@@ -1,0 +1,53 @@
+"""Where the I3D benchmark trains: in the Dagster run's own process (the embedded default), or as external compute
+through Dagster Pipes — a local subprocess here; a TPU VM or a Kubernetes job is another Pipes client of the same
+entry point (`kinetics_assets/benchmark/pipes_train.py`). Either way the step metrics reach the run's logs and the
+materialization's metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    from kinetics_assets.benchmark.run import BenchmarkRun
+
+LOG_EVERY = 20  # steps between metric lines in the run's log
+
+
+def training_metadata(summary: dict) -> dict:
+    """A training summary (`run_training`'s) as materialization metadata: numbers as numbers."""
+    return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
+
+
+class Accelerator(dg.ConfigurableResource):
+    """Trains one benchmark run and returns what the checkpoint's materialization reports."""
+
+    def train(self, context: dg.AssetExecutionContext, run: BenchmarkRun) -> dg.MaterializeResult:
+        raise NotImplementedError
+
+
+class InProcessAccelerator(Accelerator):
+    """JAX in the run's process, on whatever devices it sees (CPU here)."""
+
+    def train(self, context: dg.AssetExecutionContext, run: BenchmarkRun) -> dg.MaterializeResult:
+        from kinetics_assets.benchmark.run import run_training
+
+        def log(step: int, metrics: dict) -> None:
+            if step % LOG_EVERY == 0:
+                context.log.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+
+        summary = run_training(run, on_metrics=log)
+        return dg.MaterializeResult(metadata={**training_metadata(summary), "workdir": dg.MetadataValue.path(run.workdir)})
+
+
+class PipesSubprocessAccelerator(Accelerator):
+    """The same training in a subprocess that reports through Dagster Pipes (logs and the materialization)."""
+
+    def train(self, context: dg.AssetExecutionContext, run: BenchmarkRun) -> dg.MaterializeResult:
+        command = [sys.executable, "-m", "kinetics_assets.benchmark.pipes_train"]
+        client = dg.PipesSubprocessClient()
+        return client.run(command=command, context=context, extras={"run": dataclasses.asdict(run)}) \
+            .get_materialize_result()
