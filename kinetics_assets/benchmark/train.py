@@ -144,6 +144,19 @@ def restore_latest(manager: ocp.CheckpointManager, like: TrainState) -> TrainSta
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
+def load_trained_state(config: I3DConfig, workdir: Path | str) -> TrainState:
+    """The latest checkpoint ``train`` left in ``workdir`` (to evaluate in another process or run)."""
+    maybe_initialize_distributed()
+    missing = FileNotFoundError(f"no complete checkpoint under {Path(workdir).absolute() / 'checkpoints'}")
+    if not (Path(workdir) / "checkpoints").is_dir():
+        raise missing  # before the manager, which would create the directory
+    with checkpoint_manager(Path(workdir)) as manager:
+        if manager.latest_step() is None:
+            raise missing
+        # steps_per_epoch only shapes the schedule (code, not state), so any value restores the same arrays
+        return restore_latest(manager, create_train_state(config, steps_per_epoch=1, mesh=data_mesh()))
+
+
 def train(config: I3DConfig, batches_iterator_factory: BatchesFactory, workdir: Path | str, *,
           steps_per_epoch: int, on_metrics: MetricsCallback | None = None) -> TrainState:
     """Train ``config.epochs * steps_per_epoch`` steps, resuming from ``workdir``'s latest checkpoint if any.
@@ -193,6 +206,7 @@ def evaluate(state: TrainState, clip_batches: Iterable[Batch]) -> Evaluation:
 
     A batch whose size does not divide over this host's devices (the last one) is padded with copies of its first
     video, whose scores are dropped. On several hosts each gives its own videos, the same number of batches each."""
+    maybe_initialize_distributed()
     mesh = data_mesh()
     step_fn = jit_eval_step(mesh)
     probabilities, labels = [], []
