@@ -179,8 +179,8 @@ def test_one_step_on_4_devices_equals_one_step_on_1(tmp_path):
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-5)
     # Not bitwise: the gradient all-reduce and BatchNorm moments sum in another order. Measured: the step's update
     # differs by 5e-5 of its norm (params; 1e-5 for batch_stats), though a few near-zero BatchNorm-offset updates
-    # differ by more than themselves;
-    # BatchNorm over each device's 2 clips instead of the global 8 would miss by the order of the update.
+    # differ by more than themselves; BatchNorm over each device's 2 clips instead of the global 8 would miss by the
+    # order of the update.
     for collection in ("['params']", "['batch_stats']"):
         names = sorted(name for name in start if name.startswith(collection))
         update_one = np.concatenate([(one[name] - start[name]).ravel() for name in names])
