@@ -56,12 +56,14 @@ def middle_strategy(duration: float) -> FixedStrategy:
 
 
 def run(videos: int, max_duration: float, seed: int, cache_dir: Path) -> dict:
-    per_class = math.ceil(videos / len(DEMO_CLASSES) / 0.8)  # about a fifth of the videos are under 20 s
+    per_class = math.ceil(videos / len(DEMO_CLASSES) / 0.6)  # about 30 % of the videos are under 20 s
     world = World(WorldConfig(seed=seed, classes=DEMO_CLASSES, relevant_per_class=per_class,
                               distractors_per_class=0, compilations_per_class=0, reupload_rate=0.0,
                               max_duration=max_duration), cache_dir)
     truth = GroundTruth(world)
     records = [rec for rec in world.iter_records(kind="relevant") if rec.duration >= MIN_DURATION_S][:videos]
+    if len(records) < videos:
+        raise RuntimeError(f"the bench world holds only {len(records)} videos of {MIN_DURATION_S} s or more")
     covers: dict[str, list[float]] = {"motion": [], "first 10 s": [], "middle 10 s": []}
     random_rates, motion_cpu, render_s = [], 0.0, 0.0
     motion = MotionStrategy()

@@ -447,8 +447,9 @@ class _Footage:
             self.bands = [_band(rng, w, h) if rng.random() < 0.5 else None for _ in self.places]
             self.card = _title_card(rng, w, h)
             self.caption = _caption(rng, w, h)
-            self.shake_freqs = rng.uniform([0.3, 1.5], [1.2, 4.0], size=(2, 2))  # per axis: a slow and a fast sway
-            self.shake_phases = rng.uniform(0.0, TAU, size=(2, 2))
+            frequencies = rng.uniform([0.3, 1.5], [1.2, 4.0], size=(2, 2))  # per axis: a slow and a fast sway
+            phases = rng.uniform(0.0, TAU, size=(2, 2))
+            self.shake = [list(zip(f.tolist(), p.tolist())) for f, p in zip(frequencies, phases)]
         self.shots = self._plan(rng, scene, look.still)
         starts = np.array([shot.start for shot in self.shots])
         self.shot_at = np.searchsorted(starts, np.arange(scene.n_frames) / scene.fps + 1e-9, side="right") - 1
@@ -508,9 +509,13 @@ class _Footage:
         f = (t - shot.start) / (shot.end - shot.start)
         x, y = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
         if shot.shake:
-            sway = np.sin(TAU * self.shake_freqs * t + self.shake_phases) @ (0.6, 0.4)
-            x, y = x + shot.shake * sway[0], y + shot.shake * sway[1]
+            x, y = x + shot.shake * self._sway(0, t), y + shot.shake * self._sway(1, t)
         return min(max(int(round(x)), 0), 2 * mx), min(max(int(round(y)), 0), 2 * my)
+
+    def _sway(self, axis: int, t: float) -> float:
+        """A handheld camera's sway along one axis at time t, within [-1, 1]."""
+        (slow, slow_phase), (fast, fast_phase) = self.shake[axis]
+        return 0.6 * math.sin(TAU * slow * t + slow_phase) + 0.4 * math.sin(TAU * fast * t + fast_phase)
 
     def card_frame(self, shot: _Shot, t: float) -> np.ndarray:
         card, mask, colour = self.card
