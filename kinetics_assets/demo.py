@@ -38,7 +38,7 @@ Echo = Callable[[str], None]
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 ROUNDS = 6             # materializations of one job at most, when transient failures are left each time
 ROUND_PAUSE_S = 10.0   # transient faults pass with time (the sandbox draws them afresh every 10 s)
-TICK_WAIT_S = 90.0     # a sensor ticked less than its minimum interval (60 s) ago ticks after it
+TICK_WAIT_S = 90.0     # a sensor ticked less than its minimum interval (30 s) ago ticks after it
 # Years the platform moves on after the first release. Table 2 of the note: Kinetics-400 kept 89% of its clips
 # after about 3.4 years. One year at the sandbox's 3% a year takes 8 of the first release's 252 clips and leaves
 # every class at or above the minimum; three take 25 and two classes under it.

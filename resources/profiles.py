@@ -27,9 +27,9 @@ DEFAULT_PROFILE = "sandbox"
 SANDBOX_EDITION = "sandbox-previous"
 SANDBOX_MINIMUM = 16
 SANDBOX_MAX_CANDIDATES = 16  # per class and round: keeps `make demo` to a few minutes on 2 cores
-# Link-rot confirmation interval in the demo (production: a week): under the link-rot sensor's 60-s interval, so
+# Link-rot confirmation interval in the demo (production: a week): under the link-rot sensor's 30-s interval, so
 # the tick after the one that first sees a removal confirms it.
-SANDBOX_GONE_AFTER_S = 30
+SANDBOX_GONE_AFTER_S = 25
 
 
 def kinetics_home() -> Path:

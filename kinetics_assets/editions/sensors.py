@@ -155,7 +155,7 @@ def _within_budget(bucket: Bucket, deadline: float) -> Callable[[], bool]:
     return lambda: time.monotonic() + max(0.0, 2 - bucket.available()) / bucket.rate_per_s < deadline
 
 
-@dg.sensor(job_name=REPLENISH_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job_name=REPLENISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def link_rot_sensor(
     context: dg.SensorEvaluationContext,
     ledgers: Ledgers,
