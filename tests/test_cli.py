@@ -162,3 +162,15 @@ def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
             if _stat(pid):
                 os.kill(pid, signal.SIGKILL)
         log.close()
+
+
+def test_sandbox_clock_shows_the_platforms_date_and_moves_it_on_for_every_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINETICS_HOME", str(tmp_path))
+    first = runner.invoke(app, ["sandbox", "clock"])
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("2020-06-30 ")  # the world's epoch + 1 year until the file is written
+    moved = runner.invoke(app, ["sandbox", "clock", "--advance-days", "365"])
+    assert moved.exit_code == 0 and moved.output.startswith("2021-06-30 ")
+    assert (tmp_path / "sandbox" / "clock").read_text() == "2021-06-30\n"  # the file every server reads
+    assert runner.invoke(app, ["sandbox", "clock"]).output.startswith("2021-06-30 ")
+    assert runner.invoke(app, ["sandbox", "clock", "--advance-days", "-1"]).exit_code != 0  # time never runs back
