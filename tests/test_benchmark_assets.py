@@ -100,3 +100,12 @@ def test_table4_has_a_row_per_size_in_order_with_val_and_test_beside_the_note(be
     evaluation = trained["all"].output_for_node("i3d_evaluation")
     assert list(evaluation["split"]) == ["val", "test"] and list(evaluation["videos"]) == [2, 4]
     assert pd.read_csv(root / "artifacts" / "benchmark" / "table4.csv").shape[0] == 2
+
+
+def test_more_epochs_stretch_the_schedule_instead_of_training_on_at_the_last_rate():
+    from kinetics_assets.benchmark.run import BenchmarkRun
+
+    default = BenchmarkRun(shards="s", workdir="w", per_class=None).config(12)
+    longer = BenchmarkRun(shards="s", workdir="w", per_class=None, epochs=4 * default.epochs).config(12)
+    assert longer.epochs == 4 * default.epochs
+    assert longer.decay_epochs == tuple(4 * epoch for epoch in default.decay_epochs)  # same fractions of the run

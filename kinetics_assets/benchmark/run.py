@@ -45,7 +45,11 @@ class BenchmarkRun:
         config = MODELS[self.model](num_classes=num_classes)
         inputs = INPUTS[self.inputs]
         changes = {"frames": inputs.frames, "resolution": inputs.crop, "seed": self.seed}
-        return dataclasses.replace(config, **changes, **({"epochs": self.epochs} if self.epochs else {}))
+        if self.epochs:  # the schedule keeps its shape: the decays fall at the same fractions of the run
+            scale = self.epochs / config.epochs
+            changes |= {"epochs": self.epochs,
+                        "decay_epochs": tuple(max(1, round(epoch * scale)) for epoch in config.decay_epochs)}
+        return dataclasses.replace(config, **changes)
 
 
 def training_positions(run: BenchmarkRun) -> np.ndarray:
