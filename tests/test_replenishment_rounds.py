@@ -34,13 +34,7 @@ def rounds(tmp_path_factory):
                                "minimum_clips_per_class": MINIMUM, "max_candidates_per_class": CAP})
     resources = sandbox_resources(root, platform, edition_dir, policy)
     instance = dg.DagsterInstance.ephemeral()
-    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
-
-    def materialize(selection, partition=None):
-        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
-                                partition_key=partition)
-        assert result.success
-        return result
+    materialize = materializer(resources, instance)
 
     def value(asset, partition=None):
         return _latest(instance, asset, partition)
@@ -77,6 +71,19 @@ def rounds(tmp_path_factory):
     materialize(["class_deficits"])
     second["deficits_after_votes"] = value("class_deficits")
     return first, second, downloads
+
+
+def materializer(resources, instance):
+    """materialize(selection, partition=None): one successful run of the stages' assets on `instance`."""
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
+
+    def materialize(selection, partition=None):
+        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                                partition_key=partition)
+        assert result.success
+        return result
+
+    return materialize
 
 
 def next_round(instance, resources, cursor=None) -> dg.SensorResult:
@@ -163,13 +170,7 @@ def test_a_class_whose_search_finds_no_untried_video_stops_with_the_reason_not_a
     policy = CurationPolicy(**{**resources_for("sandbox")["policy"].model_dump(), "minimum_clips_per_class": 12})
     resources = sandbox_resources(tmp_path, platform, tmp_path / "edition", policy)
     instance = dg.DagsterInstance.ephemeral()
-    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
-
-    def materialize(selection, partition=None):
-        result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
-                                partition_key=partition)
-        assert result.success
-        return result
+    materialize = materializer(resources, instance)
 
     materialize(["edition_annotations", "edition_availability", "class_deficits"])
     materialize(["class_clips", "retained_clips", "search_queries", "candidate_videos", "candidate_clips"], KEY)
