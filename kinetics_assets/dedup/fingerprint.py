@@ -5,6 +5,11 @@ reformat, so no full-resolution pixels reach Python), its letterbox/pillarbox ba
 DCT pHash is taken of the whole picture, of its mirror image and of nine crop windows. The crop windows exist
 because a pHash survives only ~5 % of cropping: a copy cropped by up to 15 % looks like one of the windows of
 its original (see ``search``: windows are looked up against whole-frame and mirrored hashes).
+
+Each frame also keeps its spatial detail (mean absolute gradient of the 32 x 32 hash input, in grey levels): a
+still shot of a detailed scene (a slide, a shelf, foliage) hashes to stable, specific bits, while a flat or
+textureless frame's hash is decided by a gradient or noise and resembles other flat scenes; ``match`` trusts
+near-still matches only between detailed frames.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ SAMPLE_FPS = 2.0
 DECODE_SIZE = 96      # frames are decoded to DECODE_SIZE x DECODE_SIZE grey (aspect does not matter to pHash)
 HASH_INPUT = 32       # pHash input: area-averaged 32 x 32 grey
 MIN_FRAME_STD = 6.0   # grey levels; flatter frames (black, fades, title cards) would match everything
+# Mean |gradient| (grey levels per pixel, 32 x 32) from which a frame counts as detailed. Measured on rendered
+# footage: flat gradients 0.6-1.7, sandbox gradient backgrounds with shapes 3.4-4.5, slides with text (also at
+# 96x72, CRF 38, contrast 0.9) 7.5-10.7, textured tripod shots 10-22.
+MIN_DETAIL = 5.0
 BORDER_MAX_STD = 5.0  # a letterbox row/column is flat in space and time ...
 BORDER_MAX_MEAN = 40.0  # ... and dark (graded copies lift black bars a little)
 BORDER_MAX_SHARE = 0.3  # never strip more than this share of a side
@@ -52,16 +61,22 @@ HASH_COLUMNS = ("hash", "mirrored_hash", *WINDOWS)
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """Per sampled frame: time (s from the first frame), whole-frame hash, mirrored hash, crop-window hashes."""
+    """Per sampled frame: time (s from the first frame), whole-frame hash, mirrored hash, crop-window hashes,
+    spatial detail (unknown detail, e.g. of fingerprints stored before it was measured, counts as flat: 0)."""
 
     times: np.ndarray       # (n,) float64, increasing
     hashes: np.ndarray      # (n, len(HASH_COLUMNS)) uint64, columns in HASH_COLUMNS order
     duration: float         # seconds of video decoded (>= last time)
+    detail: np.ndarray | None = None  # (n,) float32, see MIN_DETAIL
 
     def __post_init__(self):
         if self.hashes.shape != (len(self.times), len(HASH_COLUMNS)) or self.hashes.dtype != np.uint64:
             raise ValueError(f"fingerprint hashes must be uint64 of shape ({len(self.times)}, {len(HASH_COLUMNS)}), "
                              f"got {self.hashes.dtype} {self.hashes.shape}")
+        detail = np.zeros(len(self.times), np.float32) if self.detail is None else np.asarray(self.detail, np.float32)
+        if detail.shape != (len(self.times),):
+            raise ValueError(f"fingerprint detail must have shape ({len(self.times)},), got {detail.shape}")
+        object.__setattr__(self, "detail", detail)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -80,25 +95,34 @@ class Fingerprint:
         return self.hashes[:, [0, *range(2, len(HASH_COLUMNS))]]
 
     def to_frame(self, clip_id: str) -> pd.DataFrame:
-        """Parquet-friendly rows: clip_id, t, duration, then one uint64 column per hash."""
-        frame = pd.DataFrame({"clip_id": clip_id, "t": self.times, "duration": self.duration})
+        """Parquet-friendly rows: clip_id, t, duration, detail, then one uint64 column per hash."""
+        frame = pd.DataFrame({"clip_id": clip_id, "t": self.times, "duration": self.duration, "detail": self.detail})
         for k, name in enumerate(HASH_COLUMNS):
             frame[name] = self.hashes[:, k]
         return frame
 
 
 def fingerprints_from_frame(rows: pd.DataFrame) -> dict[str, Fingerprint]:
-    """Inverse of ``Fingerprint.to_frame`` over many clips (rows of one clip in time order)."""
+    """Inverse of ``Fingerprint.to_frame`` over many clips, in clip_id order (a table without the detail column,
+    written before detail was measured, reads as flat frames).
+
+    One sort of the whole table and slices of its arrays, not a pandas group per clip.
+    """
     missing = {"clip_id", "t", "duration", *HASH_COLUMNS} - set(rows.columns)
     if missing:
         raise ValueError(f"fingerprint table lacks columns {sorted(missing)}")
-    out = {}
-    for clip_id, group in rows.groupby("clip_id", sort=True):
-        group = group.sort_values("t", kind="stable")
-        hashes = np.stack([group[name].to_numpy().astype(np.uint64) for name in HASH_COLUMNS], axis=1)
-        out[str(clip_id)] = Fingerprint(group["t"].to_numpy(np.float64), hashes.reshape(len(group), -1),
-                                        float(group["duration"].iloc[0]))
-    return out
+    codes, names = pd.factorize(rows["clip_id"].astype(str), sort=True)
+    times = rows["t"].to_numpy(np.float64)
+    order = np.lexsort((times, codes))
+    codes, times = codes[order], times[order]
+    hashes = np.stack([rows[name].to_numpy().astype(np.uint64)[order] for name in HASH_COLUMNS], axis=1)
+    detail = (rows["detail"].to_numpy(np.float32)[order] if "detail" in rows.columns
+              else np.zeros(len(rows), np.float32))
+    durations = rows["duration"].to_numpy(np.float64)[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(codes)]
+    return {str(names[codes[lo]]): Fingerprint(times[lo:hi], hashes[lo:hi], float(durations[lo]), detail[lo:hi])
+            for lo, hi in zip(starts.tolist(), ends.tolist())}
 
 
 def sample_frames(path: Path, sample_fps: float = SAMPLE_FPS, size: int = DECODE_SIZE
@@ -211,6 +235,13 @@ def hash_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _phash_from_dct(coeffs), _phash_from_dct(mirrored)
 
 
+def spatial_detail(images: np.ndarray) -> np.ndarray:
+    """Mean absolute difference of neighbouring pixels of (..., 32, 32) images, both directions averaged."""
+    across = np.abs(np.diff(images, axis=-1)).mean(axis=(-2, -1))
+    down = np.abs(np.diff(images, axis=-2)).mean(axis=(-2, -1))
+    return ((across + down) / 2.0).astype(np.float32)
+
+
 def fingerprint_frames(times: np.ndarray, frames: np.ndarray, duration: float) -> Fingerprint:
     """Fingerprint of decoded grey frames: bars stripped, flat frames dropped, every view hashed."""
     empty = Fingerprint(np.zeros(0), np.zeros((0, len(HASH_COLUMNS)), np.uint64), duration)
@@ -224,7 +255,8 @@ def fingerprint_frames(times: np.ndarray, frames: np.ndarray, duration: float) -
     views = _window_images(frames[keep], (top, bottom, left, right))
     plain, mirrored = hash_images(views)
     hashes = np.concatenate([plain[:, :1], mirrored[:, :1], plain[:, 1:]], axis=1)
-    return Fingerprint(np.asarray(times, np.float64)[keep], np.ascontiguousarray(hashes), float(duration))
+    return Fingerprint(np.asarray(times, np.float64)[keep], np.ascontiguousarray(hashes), float(duration),
+                       spatial_detail(views[:, 0]))
 
 
 def fingerprint_video(path: Path, sample_fps: float = SAMPLE_FPS) -> Fingerprint:

@@ -14,23 +14,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinetics_assets.dedup.fingerprint import Fingerprint
+from kinetics_assets.dedup.fingerprint import MIN_DETAIL, Fingerprint
 
 COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
 
 
 @dataclass(frozen=True)
 class MatchParams:
-    max_distance: int = 10      # bits of 64: frames closer than this are "the same picture"
+    max_distance: int = 12      # bits of 64: frames this close are "the same picture" (96x72 CRF 38 copies: 12)
     bin_seconds: float = 0.5    # width of an offset bin
     min_frames: int = 5         # frames (at 2 fps) that must agree on one offset ...
     min_share: float = 0.5      # ... or this share of the shorter clip's frames, whichever is fewer
-    # Near-still or low-detail footage matches at every offset, so the offset vote cannot vouch for it: when
-    # more than `unspecific_share` of all frame pairs are close, the aligned frames must be nearly identical
-    # (mean distance <= `strict_distance`) or cover nearly all of the shorter clip (`full_cover`).
+    # Near-still footage matches at every offset, so the offset vote cannot vouch for it: when more than
+    # `unspecific_share` of all frame pairs are close, the close frames must be detailed (median spatial detail
+    # >= `min_detail`: a detailed picture's hash is specific without the vote), or else nearly identical (mean
+    # distance <= `strict_distance`) or cover nearly all of the shorter clip (`full_cover`).
     unspecific_share: float = 0.2
     strict_distance: float = 6.0
     full_cover: float = 0.8
+    min_detail: float = MIN_DETAIL
 
     def __post_init__(self):
         if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
@@ -96,6 +98,12 @@ def vote(ta: np.ndarray, tb: np.ndarray, close: np.ndarray, distances: np.ndarra
     return int(score[best]), float(np.median(offsets)), float(d.mean())
 
 
+def close_detail(fa: Fingerprint, fb: Fingerprint, close: np.ndarray) -> float:
+    """Median over close frame pairs of the lesser spatial detail of the two frames (0 when none is close)."""
+    ii, jj = np.nonzero(close)
+    return float(np.median(np.minimum(fa.detail[ii], fb.detail[jj]))) if len(ii) else 0.0
+
+
 def match_kind(fa: Fingerprint, fb: Fingerprint) -> str:
     shorter, longer = sorted((fa.duration, fb.duration))
     if longer <= 1.5 * shorter:
@@ -115,6 +123,7 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
         frames, offset, mean_distance = vote(fa.times, fb.times, close, dist, params.bin_seconds)
         specific = (
             close.mean() <= params.unspecific_share
+            or close_detail(fa, fb, close) >= params.min_detail
             or mean_distance <= params.strict_distance
             or frames >= params.full_cover * min(len(fa), len(fb))
         )

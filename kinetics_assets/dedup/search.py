@@ -8,13 +8,19 @@ probability; ``match`` then confirms or rejects it with every frame.
 
 The index holds every frame's whole-frame and mirrored hashes; queries are the views (whole frame and crop
 windows) of every ``query_stride``-th frame. Cost per table: one sort of the index and of each query chunk plus a
-binary search, i.e. O(n log n) in the number of clips.
+binary search, i.e. O(n log n) in the number of clips. A collision whose two hashes are more than ``radius`` bits
+apart is dropped there and then (random hashes are ~32 bits apart), so it never costs a confirmation.
+
+Near-still footage gives the first tier a single frame pair to find instead of dozens, too few for long keys at
+8-14 bits. Every run of near-identical frames (a still shot) is therefore also reduced to one consensus hash per
+view (the bitwise majority of its frames, which also cancels frame noise) and searched in a second tier with
+shorter keys and more tables: still shots are few, so its index is small and its buckets stay nearly empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,16 +31,26 @@ _FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-sh
 
 @dataclass(frozen=True)
 class SearchParams:
-    tables: int = 12
-    bits: int = 32
+    tables: int = 16
+    bits: int = 28
     query_stride: int = 2       # views of every 2nd sampled frame (1 per second at 2 fps) are looked up
     max_bucket: int = 512       # a key shared by more index entries is uninformative (flat or stock footage)
     seed: int = 0
     chunk: int = 4_000_000      # queries sorted and searched at a time (bounds memory)
+    radius: int = 14            # collisions of hashes further apart than this are no candidates
+    still_tables: int = 64      # second tier: consensus hashes of still shots
+    still_bits: int = 16
+    still_frames: int = 4       # consecutive sampled frames (2 s at 2 fps) ...
+    still_apart: int = 6        # ... each within this many bits of the one before make a still shot
 
     def __post_init__(self):
-        if not 1 <= self.bits <= 63 or self.tables < 1 or self.query_stride < 1 or self.max_bucket < 2:
+        if (not 1 <= self.bits <= 63 or not 1 <= self.still_bits <= 63 or self.tables < 1 or self.still_tables < 0
+                or self.query_stride < 1 or self.max_bucket < 2 or not 0 <= self.radius <= 64 or self.still_frames < 2):
             raise ValueError(f"invalid search parameters: {self}")
+
+    def still_tier(self) -> SearchParams:
+        """The parameters the second tier (consensus hashes of still shots) is searched with."""
+        return replace(self, tables=self.still_tables, bits=self.still_bits, seed=self.seed + 1)
 
 
 def table_masks(params: SearchParams) -> np.ndarray:
@@ -78,17 +94,19 @@ def candidate_pairs_from_arrays(index_hashes: np.ndarray, index_clips: np.ndarra
     for mask in table_masks(params):
         keys = _keys(index_hashes, mask)
         order = np.argsort(keys)
-        sorted_keys, sorted_clips = keys[order], index_clips[order]
+        sorted_keys, sorted_clips, sorted_hashes = keys[order], index_clips[order], index_hashes[order]
         del keys, order
         for lo in range(0, len(query_hashes), params.chunk):
             q_keys = _keys(query_hashes[lo:lo + params.chunk], mask)
             q_order = np.argsort(q_keys)
             q_keys, q_clips = q_keys[q_order], query_clips[lo:lo + params.chunk][q_order]
+            q_hashes = query_hashes[lo:lo + params.chunk][q_order]
             starts = np.searchsorted(sorted_keys, q_keys, side="left")
             counts = np.searchsorted(sorted_keys, q_keys, side="right") - starts
             counts[counts > params.max_bucket] = 0
             owner, position = _expand(starts, counts)
-            found.append(_pair_codes(q_clips[owner], sorted_clips[position], n_clips))
+            near = np.bitwise_count(q_hashes[owner] ^ sorted_hashes[position]) <= params.radius
+            found.append(_pair_codes(q_clips[owner[near]], sorted_clips[position[near]], n_clips))
         found = [np.unique(np.concatenate(found))]
     codes = found[0]
     return np.stack([codes // n_clips, codes % n_clips], axis=1)
@@ -108,8 +126,44 @@ def index_and_queries(fingerprints: Sequence[Fingerprint], query_stride: int
     return (np.concatenate([empty, *index]), owners(index), np.concatenate([empty, *queries]), owners(queries))
 
 
+def still_shots(frame_hashes: np.ndarray, min_frames: int, max_apart: int) -> list[tuple[int, int]]:
+    """[start, end) of every run of >= ``min_frames`` frames each within ``max_apart`` bits of the one before."""
+    steady = np.bitwise_count(frame_hashes[1:] ^ frame_hashes[:-1]) <= max_apart
+    breaks = np.flatnonzero(~steady) + 1
+    starts, ends = np.r_[0, breaks], np.r_[breaks, len(frame_hashes)]
+    return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a >= min_frames]
+
+
+def consensus(hashes: np.ndarray) -> np.ndarray:
+    """Bitwise majority over the rows of (n, k) uint64 hashes: (k,) uint64 (ties go to 0)."""
+    bits = np.unpackbits(hashes.astype(">u8").view(np.uint8).reshape(*hashes.shape, 8), axis=-1)
+    majority = (2 * bits.sum(axis=0, dtype=np.int32) > len(hashes)).astype(np.uint8)
+    return np.packbits(majority, axis=-1).view(">u8")[..., 0].astype(np.uint64)
+
+
+def still_index_and_queries(fingerprints: Sequence[Fingerprint], params: SearchParams
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Like ``index_and_queries`` over one consensus of every still shot (index: whole frame and mirrored;
+    queries: whole frame and crop windows)."""
+    index, index_clips, queries, query_clips = [np.zeros(0, np.uint64)], [], [np.zeros(0, np.uint64)], []
+    for clip, fp in enumerate(fingerprints):
+        for lo, hi in still_shots(fp.frame_hashes, params.still_frames, params.still_apart):
+            agreed = consensus(fp.hashes[lo:hi])
+            index.append(agreed[:2])
+            queries.append(agreed[[0, *range(2, len(agreed))]])
+            index_clips.append(np.full(2, clip, np.int32))
+            query_clips.append(np.full(len(agreed) - 1, clip, np.int32))
+    empty = np.zeros(0, np.int32)
+    return np.concatenate(index), np.concatenate([empty, *index_clips]), np.concatenate(queries), \
+        np.concatenate([empty, *query_clips])
+
+
 def candidate_pairs(fingerprints: Sequence[Fingerprint], params: SearchParams = SearchParams()) -> np.ndarray:
-    """Clip pairs (positions in ``fingerprints``, lo < hi) worth confirming with ``match``."""
+    """Clip pairs (positions in ``fingerprints``, lo < hi) worth confirming with ``match``: either tier's."""
+    n_clips = max(len(fingerprints), 1)
     index_hashes, index_clips, query_hashes, query_clips = index_and_queries(fingerprints, params.query_stride)
-    return candidate_pairs_from_arrays(index_hashes, index_clips, query_hashes, query_clips,
-                                       max(len(fingerprints), 1), params)
+    moving = candidate_pairs_from_arrays(index_hashes, index_clips, query_hashes, query_clips, n_clips, params)
+    if params.still_tables == 0:
+        return moving
+    still = candidate_pairs_from_arrays(*still_index_and_queries(fingerprints, params), n_clips, params.still_tier())
+    return np.unique(np.concatenate([moving, still]), axis=0)
