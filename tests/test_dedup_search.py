@@ -52,9 +52,12 @@ def test_collisions_further_apart_than_the_radius_are_no_candidates():
 
 
 def test_still_shots_and_their_consensus():
-    frames = np.array([0b0111, 0b0011, 0b0111, 0b0101, 0xFFFF_0000, 0xFFFF_0001], dtype=np.uint64)
-    assert still_shots(frames, min_frames=3, max_apart=2) == [(0, 4)]
-    assert consensus(frames[:4, None]).tolist() == [0b0111]
+    frames = np.array([0b0111, 0b0011, 0b0111, 0b0101, 0xFFFF_0000, 0xFFFF_0001, 3, 3, 3, 3], dtype=np.uint64)
+    clip_starts = np.zeros(len(frames), bool)
+    clip_starts[[0, 7]] = True                          # a second clip begins inside the last run of 3s
+    starts, ends = still_shots(frames, clip_starts, min_frames=3, max_apart=2)
+    assert starts.tolist() == [0, 7] and ends.tolist() == [4, 10]
+    assert consensus(frames[:, None], starts, ends).tolist() == [[0b0111], [3]]
 
 
 def test_fingerprint_table_round_trips_any_row_order_and_old_tables_read_as_flat():

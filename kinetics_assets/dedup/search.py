@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kinetics_assets.dedup.fingerprint import Fingerprint
+from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint
 
 _FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-shift fold to 32 bits
 
@@ -126,36 +126,48 @@ def index_and_queries(fingerprints: Sequence[Fingerprint], query_stride: int
     return (np.concatenate([empty, *index]), owners(index), np.concatenate([empty, *queries]), owners(queries))
 
 
-def still_shots(frame_hashes: np.ndarray, min_frames: int, max_apart: int) -> list[tuple[int, int]]:
-    """[start, end) of every run of >= ``min_frames`` frames each within ``max_apart`` bits of the one before."""
-    steady = np.bitwise_count(frame_hashes[1:] ^ frame_hashes[:-1]) <= max_apart
-    breaks = np.flatnonzero(~steady) + 1
-    starts, ends = np.r_[0, breaks], np.r_[breaks, len(frame_hashes)]
-    return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a >= min_frames]
+def still_shots(frame_hashes: np.ndarray, first_of_clip: np.ndarray, min_frames: int, max_apart: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of every run of >= ``min_frames`` frames, each within ``max_apart`` bits of the one before
+    and of the same clip (``first_of_clip``: True where a clip's frames begin)."""
+    steady = np.zeros(len(frame_hashes), bool)
+    steady[1:] = np.bitwise_count(frame_hashes[1:] ^ frame_hashes[:-1]) <= max_apart
+    steady &= ~first_of_clip
+    starts = np.flatnonzero(~steady)
+    ends = np.r_[starts[1:], len(frame_hashes)]
+    long = ends - starts >= min_frames
+    return starts[long], ends[long]
 
 
-def consensus(hashes: np.ndarray) -> np.ndarray:
-    """Bitwise majority over the rows of (n, k) uint64 hashes: (k,) uint64 (ties go to 0)."""
-    bits = np.unpackbits(hashes.astype(">u8").view(np.uint8).reshape(*hashes.shape, 8), axis=-1)
-    majority = (2 * bits.sum(axis=0, dtype=np.int32) > len(hashes)).astype(np.uint8)
+def consensus(hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Bitwise majority of the rows [start, end) of (n, k) uint64 hashes, per run: (runs, k) uint64."""
+    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())] or [np.zeros(0, int)])
+    bits = np.unpackbits(hashes[rows].astype(">u8").view(np.uint8).reshape(len(rows), -1, 8), axis=-1)
+    offsets = np.r_[0, np.cumsum(ends - starts)[:-1]].astype(np.int64)
+    ones = np.add.reduceat(bits, offsets, axis=0, dtype=np.int32) if len(rows) else bits[:0].astype(np.int32)
+    majority = (2 * ones > (ends - starts)[:, None, None]).astype(np.uint8)
     return np.packbits(majority, axis=-1).view(">u8")[..., 0].astype(np.uint64)
 
 
-def still_index_and_queries(fingerprints: Sequence[Fingerprint], params: SearchParams
+def still_index_and_queries(fingerprints: Sequence[Fingerprint], params: SearchParams, block: int = 20_000
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Like ``index_and_queries`` over one consensus of every still shot (index: whole frame and mirrored;
-    queries: whole frame and crop windows)."""
-    index, index_clips, queries, query_clips = [np.zeros(0, np.uint64)], [], [np.zeros(0, np.uint64)], []
-    for clip, fp in enumerate(fingerprints):
-        for lo, hi in still_shots(fp.frame_hashes, params.still_frames, params.still_apart):
-            agreed = consensus(fp.hashes[lo:hi])
-            index.append(agreed[:2])
-            queries.append(agreed[[0, *range(2, len(agreed))]])
-            index_clips.append(np.full(2, clip, np.int32))
-            query_clips.append(np.full(len(agreed) - 1, clip, np.int32))
-    empty = np.zeros(0, np.int32)
-    return np.concatenate(index), np.concatenate([empty, *index_clips]), np.concatenate(queries), \
-        np.concatenate([empty, *query_clips])
+    queries: whole frame and crop windows); clips are taken ``block`` at a time (bounds memory)."""
+    agreed, owners = [np.zeros((0, len(HASH_COLUMNS)), np.uint64)], [np.zeros(0, np.int32)]
+    for lo in range(0, len(fingerprints), block):
+        part = fingerprints[lo:lo + block]
+        lengths = np.array([len(fp) for fp in part])
+        if not lengths.sum():
+            continue
+        hashes = np.concatenate([fp.hashes for fp in part])
+        first = np.zeros(len(hashes), bool)
+        first[np.r_[0, np.cumsum(lengths)[:-1]][lengths > 0]] = True
+        starts, ends = still_shots(hashes[:, 0], first, params.still_frames, params.still_apart)
+        agreed.append(consensus(hashes, starts, ends))
+        owners.append((lo + np.repeat(np.arange(len(part)), lengths)[starts]).astype(np.int32))
+    agreed, owners = np.concatenate(agreed), np.concatenate(owners)
+    views = agreed[:, [0, *range(2, len(HASH_COLUMNS))]]
+    return (agreed[:, :2].reshape(-1), np.repeat(owners, 2), views.reshape(-1), np.repeat(owners, views.shape[1]))
 
 
 def candidate_pairs(fingerprints: Sequence[Fingerprint], params: SearchParams = SearchParams()) -> np.ndarray:
