@@ -122,7 +122,7 @@ def test_planted_duplicates_clustered_with_target_precision_and_recall(planted):
     precision, recall = pairwise_scores(predicted, truth)
     names = [[items[k].name for k in g] for g in groups]
     assert precision >= 0.99, f"pairwise precision {precision:.3f}; clusters {names}"
-    assert recall >= 0.95, f"pairwise recall {recall:.3f}; clusters {names}"
+    assert recall >= 0.97, f"pairwise recall {recall:.3f}; clusters {names}"
     # every confirmed match is a true one (no false edge hidden by a correct cluster)
     for m in matches:
         assert truth[m.a] == truth[m.b], f"false match {items[m.a].name} ~ {items[m.b].name}: {m.describe()}"
