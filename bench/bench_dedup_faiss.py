@@ -1,6 +1,6 @@
 """Candidate search vs faiss: which finds 64-bit hashes 8-14 bits away, how fast, in how much memory.
 
-    .venv/bin/python bench/bench_dedup_faiss.py [--sizes 100000 1000000] [--queries 20000]
+    .venv/bin/python bench/bench_dedup_faiss.py [--sizes 100000 1000000] [--queries 20000] [--methods NAME ...]
 
 The same arrays go to both: an index of N random 64-bit hashes, and queries of which half are planted copies of
 index hashes with 8-14 bits flipped (uniformly) and half random. Ours is ``search.candidate_pairs_from_arrays``
@@ -27,7 +27,8 @@ import numpy as np
 FAISS_VENV = Path("/tmp/dedup-faiss-venv")
 RADIUS = 14
 OURS = {"ours: 16 tables x 28 bits (moving tier)": dict(tables=16, bits=28),
-        "ours: 64 tables x 16 bits (still tier)": dict(tables=64, bits=16)}
+        "ours: 64 tables x 16 bits (still tier)": dict(tables=64, bits=16),
+        "ours: 160 tables x 16 bits": dict(tables=160, bits=16)}
 FAISS = {"faiss MultiHash 4x16 bits, nflip 3": ("multi", 4, 16, 3),
          "faiss MultiHash 4x16 bits, nflip 2": ("multi", 4, 16, 2),
          "faiss IndexBinaryHash 16 bits, nflip 3": ("hash", 1, 16, 3)}
@@ -94,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--methods", nargs="*", help="a subset of the methods (default: all)")
     parser.add_argument("--one", nargs=2, metavar=("FOLDER", "METHOD"))
     args = parser.parse_args()
     if args.one:
@@ -107,7 +109,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for key, value in zip(("index", "queries", "source"), arrays(size, args.queries)):
                 np.save(Path(tmp) / f"{key}.npy", value)
-            for name in [*OURS, *FAISS]:
+            for name in args.methods or [*OURS, *FAISS]:
                 python = sys.executable if name in OURS else str(faiss_python())
                 out = subprocess.run([python, __file__, "--one", tmp, name], check=True, capture_output=True,
                                      text=True, cwd=repo, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})

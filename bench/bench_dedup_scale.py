@@ -7,8 +7,9 @@ columns) is stored as Parquet; the run then does what the ``duplicate_clusters``
 timed: read and concatenate the tables, the clip table (``drop_duplicates`` + ``set_index``), per-clip
 fingerprints (``fingerprints_from_frame``), the ClipItems (the asset's ``.at`` look-ups), ``find_matches`` (both
 search tiers, then the offset vote of every candidate), ``decide``. Contact sheets are left out (they decode the
-clustered videos). Fingerprints are synthetic with the real shape (see ``bench_dedup.synthetic_block``: 20
-frames x 11 hashes drifting a few bits, 1 % planted near-duplicates).
+clustered videos). Fingerprints are synthetic with the real shape (20 frames x 11 hashes; see
+``partition_table`` for how they move and how the 1 % planted copies are degraded). Peak RSS is of the run
+only (the tables are written by a child process first).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,26 +32,64 @@ from kinetics_assets.dedup.match import confirm_pairs
 from kinetics_assets.dedup.search import candidate_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_dedup import FRAMES, synthetic_block
+from bench_dedup import FRAMES
+
+
+def _flip(hashes: np.ndarray, rng: np.random.Generator, low: int, high: int) -> np.ndarray:
+    """``hashes`` with low..high (uniform, per hash) distinct random bits flipped."""
+    n_bits = rng.integers(low, high + 1, size=hashes.shape)
+    order = np.argsort(rng.random((*hashes.shape, 64), dtype=np.float32), axis=-1).astype(np.uint64)
+    chosen = np.arange(64) < n_bits[..., None]
+    masks = np.bitwise_or.reduce(np.where(chosen, np.uint64(1) << order, np.uint64(0)), axis=-1)
+    return hashes ^ masks
+
+
+def partition_table(part: int, n_clips: int, first_clip: int, rng: np.random.Generator
+                    ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One class's fingerprint rows and its planted (original, copy) clip numbers.
+
+    A fifth of the clips are still shots (every frame the same picture, 0-2 bits of noise, detailed); the
+    others move (each sampled frame 6-10 bits on from the one before, per view). 1 % are degraded copies of
+    another clip of the class (every hash 4-12 bits off, half of them mirrored).
+    """
+    n_copies = max(1, n_clips // 100)
+    n_orig = n_clips - n_copies
+    still = rng.random(n_orig) < 0.2
+    base = rng.integers(0, 2**63, size=(n_orig, 1, len(HASH_COLUMNS)), dtype=np.uint64)
+    steps = _flip(np.zeros((n_orig, FRAMES, len(HASH_COLUMNS)), np.uint64), rng, 6, 10)
+    steps[:, 0] = 0
+    walk = np.bitwise_xor.accumulate(steps, axis=1)
+    noise = _flip(np.zeros_like(walk), rng, 0, 2)
+    hashes = base ^ np.where(still[:, None, None], noise, walk)
+    sources = rng.choice(n_orig, size=n_copies, replace=False)
+    copies = _flip(hashes[sources], rng, 4, 12)
+    mirrored = rng.random(n_copies) < 0.5
+    copies[mirrored, :, 0], copies[mirrored, :, 1] = copies[mirrored, :, 1].copy(), copies[mirrored, :, 0].copy()
+    hashes = np.concatenate([hashes, copies])
+    detail = np.where(np.r_[still, still[sources]][:, None], rng.uniform(8, 15, (n_clips, FRAMES)),
+                      rng.uniform(2, 15, (n_clips, FRAMES))).astype(np.float32)
+    numbers = first_clip + np.arange(n_clips)
+    table = pd.DataFrame({"clip_id": np.repeat([f"clip{k:07d}" for k in numbers], FRAMES),
+                          "t": np.tile(np.arange(FRAMES) * 0.5, n_clips), "duration": 10.0,
+                          "detail": detail.reshape(-1)})
+    for k, name in enumerate(HASH_COLUMNS):
+        table[name] = hashes[:, :, k].reshape(-1)
+    table = table.assign(class_name=f"class{part}", origin="new", youtube_id="x", path="/nonexistent.mp4", height=360)
+    return table, np.stack([first_clip + sources, first_clip + n_orig + np.arange(n_copies)], axis=1)
 
 
 def write_partitions(folder: Path, n_clips: int, n_partitions: int) -> np.ndarray:
     """One Parquet table per partition; returns the planted (original, copy) clip numbers."""
     rng = np.random.default_rng(0)
-    hashes, planted = synthetic_block(n_clips, rng)
-    owner = rng.integers(0, n_partitions, size=n_clips)
-    times = np.tile(np.arange(FRAMES) * 0.5, n_clips)
-    clip_ids = np.repeat(np.array([f"clip{k:07d}" for k in range(n_clips)]), FRAMES)
-    table = pd.DataFrame({"clip_id": clip_ids, "t": times, "duration": 10.0,
-                          "detail": rng.uniform(2.0, 15.0, n_clips * FRAMES).astype(np.float32)})
-    for k, name in enumerate(HASH_COLUMNS):
-        table[name] = hashes[:, :, k].reshape(-1)
-    frame_owner = np.repeat(owner, FRAMES)
-    for part in range(n_partitions):
-        rows = table[frame_owner == part].assign(class_name=f"class{part}", origin="new", youtube_id="x",
-                                                 path="/nonexistent.mp4", height=360)
-        rows.to_parquet(folder / f"{part}.parquet")
-    return planted
+    sizes = np.full(n_partitions, n_clips // n_partitions)
+    sizes[: n_clips % n_partitions] += 1
+    planted, first = [], 0
+    for part, size in enumerate(sizes.tolist()):
+        table, pairs = partition_table(part, size, first, rng)
+        table.to_parquet(folder / f"{part}.parquet")
+        planted.append(pairs)
+        first += size
+    return np.concatenate(planted)
 
 
 def run(folder: Path, planted: np.ndarray) -> dict:
@@ -81,11 +121,11 @@ def run(folder: Path, planted: np.ndarray) -> dict:
     step("decide (clusters, keepers)")
     position = {item: k for k, item in enumerate(ids)}
     found = {(min(m.a, m.b), max(m.a, m.b)) for m in matches}
-    hits = [(min(position[f"clip{a:07d}"], position[f"clip{b:07d}"]),
-             max(position[f"clip{a:07d}"], position[f"clip{b:07d}"])) in found for a, b in planted]
+    planted_pairs = {tuple(sorted((position[f"clip{a:07d}"], position[f"clip{b:07d}"]))) for a, b in planted}
     return {"clips": len(ids), "steps_s": steps, "total_s": round(sum(steps.values()), 1),
             "candidates": len(pairs), "matches": len(matches), "decisions": len(decisions),
-            "planted_recall": float(np.mean(hits)),
+            "planted_recall": len(found & planted_pairs) / len(planted_pairs),
+            "false_matches": len(found - planted_pairs),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
@@ -93,10 +133,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=400)
+    parser.add_argument("--write", type=Path, help="only write the partition tables (and planted.npy) there")
     args = parser.parse_args()
+    if args.write:
+        np.save(args.write / "planted.npy", write_partitions(args.write, args.clips, args.partitions))
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        planted = write_partitions(Path(tmp), args.clips, args.partitions)
-        print(json.dumps(run(Path(tmp), planted)))
+        subprocess.run([sys.executable, __file__, "--clips", str(args.clips), "--partitions", str(args.partitions),
+                        "--write", tmp], check=True)
+        print(json.dumps(run(Path(tmp), np.load(Path(tmp) / "planted.npy"))))
 
 
 if __name__ == "__main__":

@@ -176,3 +176,22 @@ def test_a_near_still_copy_whose_every_frame_matches_is_a_duplicate():
     graded_copy = _static_clip(rng, base, [_mask(range(7))])  # a grade shifts ~7 bits of every frame
     match = match_fingerprints(still, graded_copy)
     assert match is not None and match.frames >= 16 and match.mean_distance > 6  # accepted for its full cover
+
+
+def test_a_still_detailed_copy_ten_bits_off_matches_in_a_small_collection_not_among_100k_clips():
+    """One still picture against another is one comparison: 10 bits is telling among 35 clips, but 100k clips
+    hold ~5e9 pairs, among which unrelated pictures come that close by chance (fair-coin bits: ~1e-8 each)."""
+    import dataclasses
+
+    import numpy as np
+
+    from kinetics_assets.dedup.match import MatchParams, chance_distance, match_fingerprints
+
+    rng = np.random.default_rng(6)
+    base = int(rng.integers(0, 2**63))
+    still, copy = (dataclasses.replace(clip, detail=np.full(20, 10.0, np.float32))
+                   for clip in (_static_clip(rng, base, [0], flips=0), _static_clip(rng, base, [_mask(range(10))],
+                                                                                     flips=0)))
+    assert match_fingerprints(still, copy, n_clips=35) is not None
+    assert match_fingerprints(still, copy, n_clips=100_000) is None
+    assert chance_distance(100_000, MatchParams()) == 4 and chance_distance(35, MatchParams()) == 12

@@ -17,6 +17,9 @@ import numpy as np
 from kinetics_assets.dedup.fingerprint import MIN_DETAIL, Fingerprint
 
 COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
+# Hash comparisons behind one frame pair's distance (``distance_matrices``): 10 views against a whole frame,
+# both ways, in both orientations. A still pair has little more evidence than one such frame pair.
+COMPARISONS_PER_FRAME_PAIR = 40
 
 
 @dataclass(frozen=True)
@@ -26,13 +29,17 @@ class MatchParams:
     min_frames: int = 5         # frames (at 2 fps) that must agree on one offset ...
     min_share: float = 0.5      # ... or this share of the shorter clip's frames, whichever is fewer
     # Near-still footage matches at every offset, so the offset vote cannot vouch for it: when more than
-    # `unspecific_share` of all frame pairs are close, the close frames must be detailed (median spatial detail
-    # >= `min_detail`: a detailed picture's hash is specific without the vote), or else nearly identical (mean
+    # `unspecific_share` of all frame pairs are close, the pair is judged as one picture compared with another.
+    # Its mean distance must then be one that unrelated pictures reach by chance less than `chance_matches`
+    # times in the whole collection (``chance_distance``: 12 bits among a few dozen clips, 4 among 100k). A
+    # detailed picture (median spatial detail of the close frames >= `min_detail`) needs nothing more; a flat
+    # one, whose hash resembles other flat scenes' more than chance says, must also be nearly identical (mean
     # distance <= `strict_distance`) or cover nearly all of the shorter clip (`full_cover`).
     unspecific_share: float = 0.2
     strict_distance: float = 6.0
     full_cover: float = 0.8
     min_detail: float = MIN_DETAIL
+    chance_matches: float = 0.01
 
     def __post_init__(self):
         if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
@@ -104,6 +111,18 @@ def close_detail(fa: Fingerprint, fb: Fingerprint, close: np.ndarray) -> float:
     return float(np.median(np.minimum(fa.detail[ii], fb.detail[jj]))) if len(ii) else 0.0
 
 
+def chance_distance(n_clips: int, params: MatchParams) -> int:
+    """The largest distance (<= max_distance; -1 if none) at which two unrelated still clips among ``n_clips``
+    look alike fewer than ``params.chance_matches`` times in all, were hash bits fair coins."""
+    comparisons = n_clips * (n_clips - 1) / 2 * COMPARISONS_PER_FRAME_PAIR
+    within = 0
+    for d in range(params.max_distance + 1):
+        within += math.comb(64, d)
+        if comparisons * within / 2.0**64 > params.chance_matches:
+            return d - 1
+    return params.max_distance
+
+
 def match_kind(fa: Fingerprint, fb: Fingerprint) -> str:
     shorter, longer = sorted((fa.duration, fb.duration))
     if longer <= 1.5 * shorter:
@@ -112,18 +131,19 @@ def match_kind(fa: Fingerprint, fb: Fingerprint) -> str:
 
 
 def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = MatchParams(),
-                       a: int = 0, b: int = 1) -> ClipMatch | None:
-    """The confirmed match of two clips (numbered ``a`` and ``b`` in the result), or None."""
+                       a: int = 0, b: int = 1, n_clips: int = 2) -> ClipMatch | None:
+    """The confirmed match of two clips (numbered ``a`` and ``b`` in the result) of a collection of ``n_clips``,
+    or None."""
     if len(fa) == 0 or len(fb) == 0:
         return None
     needed = max(1, min(params.min_frames, math.ceil(params.min_share * min(len(fa), len(fb)))))
+    still_limit = chance_distance(n_clips, params)
     best = None
     for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
         close = dist <= params.max_distance
         frames, offset, mean_distance = vote(fa.times, fb.times, close, dist, params.bin_seconds)
-        specific = (
-            close.mean() <= params.unspecific_share
-            or close_detail(fa, fb, close) >= params.min_detail
+        specific = close.mean() <= params.unspecific_share or mean_distance <= still_limit and (
+            close_detail(fa, fb, close) >= params.min_detail
             or mean_distance <= params.strict_distance
             or frames >= params.full_cover * min(len(fa), len(fb))
         )
@@ -136,10 +156,10 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
 
 def confirm_pairs(fingerprints: Sequence[Fingerprint], pairs: np.ndarray, params: MatchParams = MatchParams()
                   ) -> list[ClipMatch]:
-    """The candidate pairs (positions in ``fingerprints``) that really match, in pair order."""
+    """The candidate pairs (positions in ``fingerprints``, the collection) that really match, in pair order."""
     matches = []
     for a, b in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):
-        found = match_fingerprints(fingerprints[a], fingerprints[b], params, int(a), int(b))
+        found = match_fingerprints(fingerprints[a], fingerprints[b], params, int(a), int(b), len(fingerprints))
         if found is not None:
             matches.append(found)
     return matches

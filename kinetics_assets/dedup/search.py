@@ -142,7 +142,7 @@ def still_shots(frame_hashes: np.ndarray, first_of_clip: np.ndarray, min_frames:
 def consensus(hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Bitwise majority of the rows [start, end) of (n, k) uint64 hashes, per run: (runs, k) uint64."""
     rows = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())] or [np.zeros(0, int)])
-    bits = np.unpackbits(hashes[rows].astype(">u8").view(np.uint8).reshape(len(rows), -1, 8), axis=-1)
+    bits = np.unpackbits(hashes[rows].astype(">u8").view(np.uint8).reshape(len(rows), hashes.shape[1], 8), axis=-1)
     offsets = np.r_[0, np.cumsum(ends - starts)[:-1]].astype(np.int64)
     ones = np.add.reduceat(bits, offsets, axis=0, dtype=np.int32) if len(rows) else bits[:0].astype(np.int32)
     majority = (2 * ones > (ends - starts)[:, None, None]).astype(np.uint8)
