@@ -29,7 +29,9 @@ class MatchParams:
     min_frames: int = 5         # frames (at 2 fps) that must agree on one offset ...
     min_share: float = 0.5      # ... or this share of the shorter clip's frames, whichever is fewer
     # Near-still footage matches at every offset, so the offset vote cannot vouch for it: when more than
-    # `unspecific_share` of all frame pairs are close, the pair is judged as one picture compared with another.
+    # `unspecific_share` of all frame pairs are close, or the agreeing frames of either clip show fewer than the
+    # needed frames' worth of distinct pictures (consecutive ones over `still_apart` bits apart), the pair is
+    # judged as one picture compared with another.
     # Its mean distance must then be one that unrelated pictures reach by chance less than `chance_matches`
     # times in the whole collection (``chance_distance``: 12 bits among a few dozen clips, 4 among 100k). A
     # detailed picture (median spatial detail of the close frames >= `min_detail`) needs nothing more; a flat
@@ -40,6 +42,7 @@ class MatchParams:
     full_cover: float = 0.8
     min_detail: float = MIN_DETAIL
     chance_matches: float = 0.01
+    still_apart: int = 6
 
     def __post_init__(self):
         if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
@@ -82,11 +85,12 @@ def _distinct_per_window(window: np.ndarray, frame: np.ndarray, n_windows: int) 
 
 
 def vote(ta: np.ndarray, tb: np.ndarray, close: np.ndarray, distances: np.ndarray, bin_seconds: float
-         ) -> tuple[int, float, float]:
-    """(frames, offset, mean distance) of the best offset window; windows are ``bin_seconds`` wide and overlap."""
+         ) -> tuple[int, float, float, np.ndarray, np.ndarray]:
+    """(frames, offset, mean distance, frames of a, frames of b) of the best offset window; windows are
+    ``bin_seconds`` wide and overlap."""
     ii, jj = np.nonzero(close)
     if len(ii) == 0:
-        return 0, 0.0, math.inf
+        return 0, 0.0, math.inf, ii, jj
     half = bin_seconds / 2.0
     q = np.round((ta[ii] - tb[jj]) / half).astype(np.int64)
     window = np.concatenate([q - 1, q, q + 1])
@@ -102,7 +106,15 @@ def vote(ta: np.ndarray, tb: np.ndarray, close: np.ndarray, distances: np.ndarra
     in_best = window == best
     d = d_all[in_best]
     offsets = np.tile(ta[ii] - tb[jj], 3)[in_best]
-    return int(score[best]), float(np.median(offsets)), float(d.mean())
+    return (int(score[best]), float(np.median(offsets)), float(d.mean()), np.unique(np.tile(ii, 3)[in_best]),
+            np.unique(np.tile(jj, 3)[in_best]))
+
+
+def distinct_pictures(frame_hashes: np.ndarray, frames: np.ndarray, apart: int) -> int:
+    """How many pictures ``frames`` (ascending positions) show: a frame within ``apart`` bits of the one before
+    shows the same picture (a still shot's frames agree on every offset and so vouch for none)."""
+    steps = np.bitwise_count(frame_hashes[frames[1:]] ^ frame_hashes[frames[:-1]])
+    return int(len(frames) > 0) + int((steps > apart).sum())
 
 
 def close_detail(fa: Fingerprint, fb: Fingerprint, close: np.ndarray) -> float:
@@ -141,8 +153,11 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
     best = None
     for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
         close = dist <= params.max_distance
-        frames, offset, mean_distance = vote(fa.times, fb.times, close, dist, params.bin_seconds)
-        specific = close.mean() <= params.unspecific_share or mean_distance <= still_limit and (
+        frames, offset, mean_distance, in_a, in_b = vote(fa.times, fb.times, close, dist, params.bin_seconds)
+        pictures = min(distinct_pictures(fa.frame_hashes, in_a, params.still_apart),
+                       distinct_pictures(fb.frame_hashes, in_b, params.still_apart))
+        voted = close.mean() <= params.unspecific_share and pictures >= needed
+        specific = voted or mean_distance <= still_limit and (
             close_detail(fa, fb, close) >= params.min_detail
             or mean_distance <= params.strict_distance
             or frames >= params.full_cover * min(len(fa), len(fb))
