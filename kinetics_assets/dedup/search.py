@@ -37,7 +37,11 @@ class SearchParams:
     max_bucket: int = 512       # a key shared by more index entries is uninformative (flat or stock footage)
     seed: int = 0
     chunk: int = 4_000_000      # queries sorted and searched at a time (bounds memory)
-    radius: int = 14            # collisions of hashes further apart than this are no candidates
+    # Collisions of hashes further apart than this are no candidates: two random hashes that share a 28-bit key
+    # are within 10 of their other 36 bits with p = 0.006 (within 14: 0.12, i.e. 0.3M chance candidates at 100k
+    # clips); a moving copy has many frame pairs, some closer. Still shots (16-bit keys) are searched to 14.
+    radius: int = 10
+    still_radius: int = 14
     still_tables: int = 64      # second tier: consensus hashes of still shots
     still_bits: int = 16
     still_frames: int = 4       # consecutive sampled frames (2 s at 2 fps) ...
@@ -45,12 +49,14 @@ class SearchParams:
 
     def __post_init__(self):
         if (not 1 <= self.bits <= 63 or not 1 <= self.still_bits <= 63 or self.tables < 1 or self.still_tables < 0
-                or self.query_stride < 1 or self.max_bucket < 2 or not 0 <= self.radius <= 64 or self.still_frames < 2):
+                or self.query_stride < 1 or self.max_bucket < 2 or not 0 <= self.radius <= 64
+                or not 0 <= self.still_radius <= 64 or self.still_frames < 2):
             raise ValueError(f"invalid search parameters: {self}")
 
     def still_tier(self) -> SearchParams:
         """The parameters the second tier (consensus hashes of still shots) is searched with."""
-        return replace(self, tables=self.still_tables, bits=self.still_bits, seed=self.seed + 1)
+        return replace(self, tables=self.still_tables, bits=self.still_bits, seed=self.seed + 1,
+                       radius=self.still_radius)
 
 
 def table_masks(params: SearchParams) -> np.ndarray:
