@@ -109,12 +109,15 @@ def bench_fingerprint(n_clips: int = 12) -> dict:
 
 
 def write_section(text: str) -> None:
+    """Replace the section's own text, up to its first ### subsection (other benches' figures) or the next ##."""
     current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     start = current.find(SECTION + "\n")
-    if start >= 0:
-        end = current.find("\n## ", start + len(SECTION))
-        current = current[:start] + current[end + 1:] if end >= 0 else current[:start]
-    RESULTS.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
+    if start < 0:
+        RESULTS.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
+        return
+    ends = [e for e in (current.find("\n### ", start), current.find("\n## ", start + len(SECTION))) if e >= 0]
+    end = min(ends) if ends else len(current)
+    RESULTS.write_text(current[:start] + text.rstrip("\n") + "\n" + current[end:], encoding="utf-8")
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def _flip(hashes: np.ndarray, rng: np.random.Generator, low: int, high: int) -> 
 
 def partition_table(part: int, n_clips: int, first_clip: int, rng: np.random.Generator
                     ) -> tuple[pd.DataFrame, np.ndarray]:
-    """One class's fingerprint rows and its planted (original, copy) clip numbers.
+    """One class's fingerprint rows and its planted (original, copy, original is still) clip numbers.
 
     A fifth of the clips are still shots (every frame the same picture, 0-2 bits of noise, detailed); the
     others move (each sampled frame 6-10 bits on from the one before, per view). 1 % are degraded copies of
@@ -75,11 +75,11 @@ def partition_table(part: int, n_clips: int, first_clip: int, rng: np.random.Gen
     for k, name in enumerate(HASH_COLUMNS):
         table[name] = hashes[:, :, k].reshape(-1)
     table = table.assign(class_name=f"class{part}", origin="new", youtube_id="x", path="/nonexistent.mp4", height=360)
-    return table, np.stack([first_clip + sources, first_clip + n_orig + np.arange(n_copies)], axis=1)
+    return table, np.stack([first_clip + sources, first_clip + n_orig + np.arange(n_copies), still[sources]], axis=1)
 
 
 def write_partitions(folder: Path, n_clips: int, n_partitions: int) -> np.ndarray:
-    """One Parquet table per partition; returns the planted (original, copy) clip numbers."""
+    """One Parquet table per partition; returns the planted (original, copy, original is still) rows."""
     rng = np.random.default_rng(0)
     sizes = np.full(n_partitions, n_clips // n_partitions)
     sizes[: n_clips % n_partitions] += 1
@@ -93,12 +93,13 @@ def write_partitions(folder: Path, n_clips: int, n_partitions: int) -> np.ndarra
 
 
 def run(folder: Path, planted: np.ndarray) -> dict:
-    steps, start = {}, time.perf_counter()
+    steps, rss, start = {}, {}, time.perf_counter()
 
     def step(name: str) -> None:
         nonlocal start
         now = time.perf_counter()
         steps[name] = round(now - start, 2)
+        rss[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         start = now
 
     hashed = pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))], ignore_index=True)
@@ -121,11 +122,14 @@ def run(folder: Path, planted: np.ndarray) -> dict:
     step("decide (clusters, keepers)")
     position = {item: k for k, item in enumerate(ids)}
     found = {(min(m.a, m.b), max(m.a, m.b)) for m in matches}
-    planted_pairs = {tuple(sorted((position[f"clip{a:07d}"], position[f"clip{b:07d}"]))) for a, b in planted}
-    return {"clips": len(ids), "steps_s": steps, "total_s": round(sum(steps.values()), 1),
+    kinds = {tuple(sorted((position[f"clip{a:07d}"], position[f"clip{b:07d}"]))): bool(still)
+             for a, b, still in planted}
+    recall = {f"planted_recall_{kind}": float(np.mean([pair in found for pair, still in kinds.items()
+                                                        if still == (kind == "still")])) for kind in ("moving", "still")}
+    return {"clips": len(ids), "steps_s": steps, "peak_rss_mib_after": rss, "total_s": round(sum(steps.values()), 1),
             "candidates": len(pairs), "matches": len(matches), "decisions": len(decisions),
-            "planted_recall": len(found & planted_pairs) / len(planted_pairs),
-            "false_matches": len(found - planted_pairs),
+            "planted_recall": float(np.mean([pair in found for pair in kinds])), **recall,
+            "false_matches": len(found - set(kinds)),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
