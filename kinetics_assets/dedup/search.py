@@ -39,7 +39,8 @@ class SearchParams:
     chunk: int = 4_000_000      # queries sorted and searched at a time (bounds memory)
     # Collisions of hashes further apart than this are no candidates: two random hashes that share a 28-bit key
     # are within 10 of their other 36 bits with p = 0.006 (within 14: 0.12, i.e. 0.3M chance candidates at 100k
-    # clips); a moving copy has many frame pairs, some closer. Still shots (16-bit keys) are searched to 14.
+    # clips); a moving copy has many frame pairs, some closer (at 9 the planted set loses a 96x72 copy of a tripod
+    # shot with action). Still shots (16-bit keys) are searched to 14.
     radius: int = 10
     still_radius: int = 14
     still_tables: int = 64      # second tier: consensus hashes of still shots
