@@ -153,6 +153,8 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
     best = None
     for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
         close = dist <= params.max_distance
+        if min(close.any(axis=1).sum(), close.any(axis=0).sum()) < needed:
+            continue  # too few close frames for any offset (most chance candidates): no vote needed
         frames, offset, mean_distance, in_a, in_b = vote(fa.times, fb.times, close, dist, params.bin_seconds)
         pictures = min(distinct_pictures(fa.frame_hashes, in_a, params.still_apart),
                        distinct_pictures(fb.frame_hashes, in_b, params.still_apart))
