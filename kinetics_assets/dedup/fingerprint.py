@@ -30,8 +30,8 @@ DECODE_SIZE = 96      # frames are decoded to DECODE_SIZE x DECODE_SIZE grey (as
 HASH_INPUT = 32       # pHash input: area-averaged 32 x 32 grey
 MIN_FRAME_STD = 6.0   # grey levels; flatter frames (black, fades, title cards) would match everything
 # Mean |gradient| (grey levels per pixel, 32 x 32) from which a frame counts as detailed. Measured on rendered
-# footage: flat gradients 0.6-1.7, sandbox gradient backgrounds with shapes 3.4-4.5, slides with text (also at
-# 96x72, CRF 38, contrast 0.9) 7.5-10.7, textured tripod shots 10-22.
+# footage: flat gradients 0.6-1.7, sandbox gradient backgrounds with shapes 3.4-4.5, slides with text 7.5-11
+# (their 96x72 CRF 35-38 copies 8-11), textured tripod shots 10-24 (their 96x72 copies down to 6.3).
 MIN_DETAIL = 5.0
 BORDER_MAX_STD = 5.0  # a letterbox row/column is flat in space and time ...
 BORDER_MAX_MEAN = 40.0  # ... and dark (graded copies lift black bars a little)
