@@ -70,22 +70,23 @@ def main() -> None:
                                  resolution=args.resolution, compute_dtype=args.dtype)
     mesh = data_mesh()
     devices = jax.device_count()
-    state = create_train_state(config, steps_per_epoch=1000, mesh=mesh)
+    state = create_train_state(config, mesh)
     rng = np.random.default_rng(0)
     shape = (config.global_batch(), config.frames, config.resolution, config.resolution, 3)
     batch = {"video": to_global(rng.integers(0, 256, shape, np.uint8), mesh),
              "label": to_global(rng.integers(0, config.num_classes, shape[0]).astype(np.int32), mesh)}
     step = jit_train_step(mesh)
+    rate = np.float32(config.base_learning_rate)
     start = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
+    compiled = step.lower(state, batch, rate).compile()
     compile_s = time.perf_counter() - start
     flops = xla_flops(compiled)
-    state, metrics = compiled(state, batch)  # warm-up
+    state, metrics = compiled(state, batch, rate)  # warm-up
     jax.block_until_ready(metrics)
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
-        state, metrics = compiled(state, batch)
+        state, metrics = compiled(state, batch, rate)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)

@@ -116,12 +116,12 @@ Motion strategy cost: {result['motion_cpu_ms_per_video_min']:.0f} ms CPU per min
 """
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the Localizer section of RESULTS.md, keeping the others."""
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or append) a section (the Localizer's) of RESULTS.md, keeping the others."""
     current = RESULTS.read_text(encoding="utf-8")
-    start = current.find(SECTION + "\n")
+    start = current.find(section + "\n")
     if start >= 0:
-        end = current.find("\n## ", start + len(SECTION))
+        end = current.find("\n## ", start + len(section))
         current = current[:start] + (current[end + 1:] if end >= 0 else "")
     RESULTS.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
 

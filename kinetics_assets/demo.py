@@ -23,7 +23,8 @@ from typing import Callable
 import dagster as dg
 import pandas as pd
 
-from jobs import CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB
+from jobs import BENCHMARK_DATA_JOB, BENCHMARK_REPORT_JOB, CURATE_JOB, EDITION_CLIPS_JOB, MAIN_JOB, REPLENISH_JOB, \
+    TRAIN_JOB
 from kinetics_assets.acquisition.assets import TRANSIENT_CHECK
 from kinetics_assets.acquisition.recall import recall_by_language
 from kinetics_assets.editions.statistics import TABLE1_COLUMNS
@@ -183,6 +184,21 @@ def link_rot_loop(instance: dg.DagsterInstance, resources: dict, echo: Echo,
     run(CURATE_JOB)
 
 
+def benchmark(instance: dg.DagsterInstance, echo: Echo, run: Callable[..., None]) -> None:
+    """The note's Table 4 on the latest release: shards, then one training and evaluation run per size (the
+    tiny configuration; JAX's compilation cache makes every run after the first skip the compile)."""
+    from kinetics_assets.benchmark.assets import EXAMPLES
+
+    run(BENCHMARK_DATA_JOB)
+    for key in EXAMPLES:
+        started = time.monotonic()
+        run(TRAIN_JOB, key)
+        scores = latest(instance, "i3d_evaluation", key)[0].set_index("split")["top1"]
+        echo(f"  I3D trained on {key!r} examples per class (scaled): test top-1 {scores.get('test', float('nan')):.1f} %"
+             f" ({time.monotonic() - started:.0f} s)")
+    run(BENCHMARK_REPORT_JOB)
+
+
 def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
     """The same definitions, their sandbox platform answering `rate` of its requests with transient faults."""
     from resources.sandbox.resource import SandboxPlatform
@@ -229,6 +245,8 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
     echo(f"Released (passed every Great Expectations check): {first['release'].value}")
 
     link_rot_loop(instance, resources, echo, run)
+    echo("\nThe I3D baseline on the latest release (Table 4, tiny configuration on CPU):")
+    benchmark(instance, echo, run)
 
     statistics = latest(instance, "class_statistics")[0]
     echo("\nTable 1 of the imported editions:\n" + statistics.to_markdown(index=False))
@@ -250,6 +268,11 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
          "— found: the plain name, then cumulative as each language's techniques are added):\n"
          + recall.to_markdown(index=False))
     echo("\nTable 3 (continents):\n" + latest(instance, "edition_geography")[0].to_markdown(index=False))
+    table4 = latest(instance, "benchmark_table")[0]
+    echo("\nTable 4 (I3D, tiny configuration, sandbox-scaled examples per class; test_top1_low/high: bootstrap 95 % "
+         "interval over the test videos; chance 1/classes). Figure 1: " + str(kinetics_home() / "artifacts" / "benchmark"
+                                                                       / "figure1.png") + "\n"
+         + table4.to_markdown(index=False))
     names = dict.fromkeys([first["release"].value, release["release"].value])  # a rerun finds both the same
     echo(f"\nReleases (each passed every Great Expectations check): {', then '.join(names)}")
     echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")

@@ -71,9 +71,10 @@ def _sandbox_resources() -> dict:
         # A local server only needs a cap; YouTube's budget is RateLimit's default.
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=50, burst=20),
         "clip_store": LocalClipStore(root=str(home / "clips")),
-        # The I3D benchmark at CPU scale: the tiny model on 8 frames of 32 px, its examples per class scaled like
+        # The I3D benchmark at CPU scale: the tiny model on 16 frames of 32 px, its examples per class scaled like
         # the minimum (100 -> 2, ..., 600 -> 14 clips of a class), trained in the run's process.
-        "benchmark": BenchmarkSettings(model="tiny", inputs="demo", examples_scale=SANDBOX_MINIMUM / 700),
+        "benchmark": BenchmarkSettings(model="tiny", inputs="demo", examples_scale=SANDBOX_MINIMUM / 700,
+                                       compilation_cache=str(home / "cache" / "jax")),
         "accelerator": InProcessAccelerator(),
         "crowd_inbox": CrowdInbox(root=str(home / "crowd")),
         "editions": EditionCatalog(

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +110,52 @@ def test_more_epochs_stretch_the_schedule_instead_of_training_on_at_the_last_rat
     longer = BenchmarkRun(shards="s", workdir="w", per_class=None, epochs=4 * default.epochs).config(12)
     assert longer.epochs == 4 * default.epochs
     assert longer.decay_epochs == tuple(4 * epoch for epoch in default.decay_epochs)  # same fractions of the run
+
+
+# --- the checkpoint upstream: the model localization strategy and the final filter's score ----------------------
+
+
+def test_the_model_window_is_the_ten_seconds_whose_inside_windows_score_highest():
+    from kinetics_assets.benchmark.scoring import best_model_window
+
+    scores = np.full(40, 0.1)
+    scores[20:29] = 0.9  # 2-s model windows starting at seconds 20..28 lie inside the 10-s window at 20
+    assert best_model_window(scores, duration=40.0, window_seconds=2.0) == 20
+    assert best_model_window(np.zeros(12), duration=12.0, window_seconds=2.0) == 0  # ties: the earliest
+    scores = np.zeros(30)
+    scores[29] = 1.0  # a window starting in the last second fits in no 10-s window: it cannot pull the choice
+    assert best_model_window(scores, duration=30.0, window_seconds=2.0) == 0
+
+
+def test_a_low_model_score_drops_a_clip_with_its_reason_and_only_clips_still_kept():
+    from kinetics_assets.release.assets import drop_low_model_scores
+
+    new = pd.DataFrame({"reason": ["", "", "duplicate of x"]}, index=[3, 5, 7])
+    scores = pd.Series([0.5, 0.01], index=[3, 5])
+    out = drop_low_model_scores(new, scores, min_score=0.05)
+    assert out.loc[3, "reason"] == "" and out.loc[7, "reason"] == "duplicate of x"
+    assert out.loc[5, "reason"] == "the I3D checkpoint gives its class p=0.010 (< 0.05)"
+    assert out["model_score"].isna().tolist() == [False, False, True]
+
+
+def test_the_checkpoint_scores_a_video_and_localizes_its_clip(benchmarked, tmp_path):
+    import av
+
+    from kinetics_assets.acquisition.localize import SourceVideo, Window, make_strategy
+    from kinetics_assets.benchmark.scoring import best_model_window
+    from kinetics_assets.benchmark.shards import decode_clip
+
+    root, *_ = benchmarked
+    (checkpoint,) = (root / "artifacts" / "benchmark" / "checkpoints").glob("*/all")
+    video = tmp_path / "long.mp4"
+    write_clip(video, frames=25 * 24)  # 24 s
+    strategy = make_strategy("model", checkpoint=str(checkpoint), label="b")
+    frames = decode_clip(video, strategy.scorer.spec)
+    scores = strategy.scorer.second_scores(frames, "b")
+    assert len(scores) == 24 and np.all((scores > 0) & (scores < 1))
+    start = best_model_window(scores, 24.0, strategy.scorer.inputs.frames / strategy.scorer.spec.fps)
+    window = strategy.localize(SourceVideo("abcdefghijk", 24.0, lambda: av.open(str(video))))
+    assert window == Window(start, start + 10)
+    assert strategy.scorer.clip_score(video, "b") == pytest.approx(float(scores.mean()))
+    with pytest.raises(ValueError, match="class 'zebra' is not among the checkpoint's 2 classes"):
+        make_strategy("model", checkpoint=str(checkpoint), label="zebra")

@@ -97,6 +97,18 @@ def test_one_draw_initialisation_has_flax_structure_and_lecun_scale():
     assert not np.allclose(logits[0], logits[1])
 
 
+def test_subtracting_the_mean_frame_makes_a_still_picture_added_to_every_frame_invisible():
+    rng = np.random.default_rng(0)
+    video = rng.uniform(-0.5, 0.5, (2, 8, 32, 32, 3)).astype(np.float32)
+    still = rng.uniform(-0.5, 0.5, (1, 1, 32, 32, 3)).astype(np.float32)  # a look that never moves
+    for subtract, invisible in ((True, True), (False, False)):
+        model = I3D(3, width=0.125, dropout_rate=0.0, subtract_mean_frame=subtract)
+        variables = jax.jit(init_variables, static_argnums=(0, 1))(model, video.shape, jax.random.key(0))
+        apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+        same = np.allclose(apply(variables, video), apply(variables, video + still), atol=1e-5)
+        assert same == invisible, subtract
+
+
 def test_cli_summary_prints_the_exact_count_and_endpoints():
     result = CliRunner().invoke(app, ["i3d", "summary", "--classes", "700"])
     assert result.exit_code == 0, result.output

@@ -29,8 +29,12 @@ from kinetics_assets.benchmark.train import (  # noqa: E402
     to_global, train)
 
 STEPS_PER_EPOCH = 8
-CONFIG = dataclasses.replace(configs.tiny(num_classes=4), epochs=3, decay_epochs=(2,), checkpoint_every_steps=4,
-                             per_device_batch=8)
+CONFIG = dataclasses.replace(configs.tiny(num_classes=4), frames=8, epochs=3, decay_epochs=(2,),
+                             checkpoint_every_steps=4, per_device_batch=8)
+# The data-parallel check runs the note's optimizer: SGD's update is linear in the gradient, so the all-reduce's
+# summation order shows as rounding only. Adam's first update is lr * g / |g|, whose sign flips for gradients near
+# zero under any reordering.
+SGD_CONFIG = dataclasses.replace(CONFIG, optimizer="sgd", base_learning_rate=0.1)
 GLOBAL_BATCH = 8
 KILL_BEFORE_STEP = 10  # the killed run's last complete checkpoint is step 8
 
@@ -84,8 +88,8 @@ def test_full_config_matches_the_note():
 def test_weight_decay_reaches_conv_kernels_only():
     import optax
 
-    state = create_train_state(CONFIG, STEPS_PER_EPOCH, data_mesh())
-    tx = configs.optimizer(CONFIG, STEPS_PER_EPOCH)
+    state = create_train_state(CONFIG, data_mesh())
+    tx = configs.optimizer(CONFIG)
     ones = jax.tree.map(np.ones_like, state.params)  # non-zero so any decay shows in the update
     updates, _ = tx.update(jax.tree.map(np.zeros_like, state.params), tx.init(ones), ones)
     moved = {name: bool(np.any(value != 0)) for name, value in flat(updates).items()}
@@ -116,7 +120,7 @@ def test_checkpoint_round_trip_restores_the_final_state_bitwise(uninterrupted):
     workdir, state, _ = uninterrupted
     with checkpoint_manager(workdir) as manager:
         assert manager.latest_step() == 24
-        fresh = create_train_state(CONFIG, STEPS_PER_EPOCH, data_mesh())
+        fresh = create_train_state(CONFIG, data_mesh())
         restored = restore_latest(manager, fresh)
     before, after = flat(state), flat(restored)
     assert before.keys() == after.keys()
@@ -160,9 +164,9 @@ def test_a_batch_of_the_wrong_size_is_refused_with_the_step(tmp_path):
 def one_step(out: Path) -> None:
     """One train step from the initial state on ``fixed_batch`` over every device; parameters saved to ``out``."""
     mesh = data_mesh()
-    state = create_train_state(CONFIG, STEPS_PER_EPOCH, mesh)
+    state = create_train_state(SGD_CONFIG, mesh)
     batch = {key: to_global(value, mesh) for key, value in fixed_batch().items()}
-    state, metrics = jit_train_step(mesh)(state, batch)
+    state, metrics = jit_train_step(mesh)(state, batch, np.float32(SGD_CONFIG.base_learning_rate))
     np.savez(out, devices=jax.device_count(), loss=np.asarray(metrics["loss"]),
              **flat({"params": state.params, "batch_stats": state.batch_stats}))
 
@@ -173,11 +177,12 @@ def test_one_step_on_4_devices_equals_one_step_on_1(tmp_path):
     one_step(tmp_path / "one.npz")
     four, one = np.load(tmp_path / "four.npz"), np.load(tmp_path / "one.npz")
     assert (int(four["devices"]), int(one["devices"])) == (4, 1)
-    initial = create_train_state(CONFIG, STEPS_PER_EPOCH, data_mesh())
+    initial = create_train_state(SGD_CONFIG, data_mesh())
     start = flat({"params": initial.params, "batch_stats": initial.batch_stats})
     assert set(four.files) == set(one.files) == set(start) | {"devices", "loss"}
-    np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-5)
-    # Not bitwise: the gradient all-reduce and BatchNorm moments sum in another order. Measured: the step's update
+    np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-4)
+    # Not bitwise: the gradient all-reduce and BatchNorm moments sum in another order. Measured: the loss differs
+    # by 1.3e-5 of itself (the mean frame is subtracted first, so the net sees small differences); the step's update
     # differs by 5e-5 of its norm (params; 1e-5 for batch_stats), though a few near-zero BatchNorm-offset updates
     # differ by more than themselves; BatchNorm over each device's 2 clips instead of the global 8 would miss by the
     # order of the update.

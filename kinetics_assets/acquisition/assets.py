@@ -19,7 +19,7 @@ from kinetics_assets.acquisition.candidates import (
 from kinetics_assets.acquisition.deficits import class_deficits as compute_deficits
 from kinetics_assets.acquisition.deficits import measured_yields, paper_yield_priors, round_progress
 from kinetics_assets.acquisition.clips import ClipFormat, ClipOutcome, ClipRequest, acquire_clips
-from kinetics_assets.acquisition.localize import STRATEGIES, make_strategy
+from kinetics_assets.acquisition.localize import ON_DEMAND, STRATEGIES, make_strategy
 from kinetics_assets.acquisition.queries import expand_queries
 from kinetics_assets.acquisition.recall import known_positives, query_recall
 from kinetics_assets.editions.assets import checked_statuses, current_rows, gone_videos
@@ -224,11 +224,22 @@ def candidate_videos(
 class ClipSettings(dg.Config):
     """How candidate clips are localized and encoded."""
 
-    strategy: str = Field(default="motion", description=f"localization strategy: {', '.join(STRATEGIES)}")
+    strategy: str = Field(default="motion",
+                          description="localization strategy: " + ", ".join(dict.fromkeys([*STRATEGIES, *ON_DEMAND])))
+    model_checkpoint: str | None = Field(default=None, description="for strategy model: an i3d_checkpoint "
+                                                                   "partition's folder (benchmark/checkpoints/...)")
     short_side: int = Field(default=256, description="stored clips' short side in pixels (never upscaled)")
     concurrency: int = Field(default=4, ge=1, description="clip downloads (encodes) at once within a run")
     lookahead: int = Field(default=1, ge=0, description="requests localized beside the downloads, so that preview "
                                                         "fetches overlap encodes")
+
+    def localizer(self, class_name: str):
+        """The configured strategy; `model` scores the class's windows with the named checkpoint."""
+        if self.strategy != "model":
+            return make_strategy(self.strategy)
+        if not self.model_checkpoint:
+            raise ValueError("strategy 'model' needs model_checkpoint: an i3d_checkpoint partition's folder")
+        return make_strategy("model", checkpoint=self.model_checkpoint, label=class_name)
 
 
 def fetch_clips(
@@ -247,7 +258,7 @@ def fetch_clips(
             requests,
             clip_store,
             ledger,
-            make_strategy(config.strategy),
+            config.localizer(name),
             rate_limit=rate_limit,
             concurrency=config.concurrency,
             lookahead=config.lookahead,

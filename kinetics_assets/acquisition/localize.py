@@ -3,13 +3,14 @@
 `motion` (default) decodes the platform's cheapest rendition at a few frames a second and a tiny size and picks
 the whole-second 10-s window with the most motion energy left once the camera's own motion is taken out: actions
 move within the picture, while pans and a shaking hand move all of it, and titles, talking heads and idle
-scenery mostly do not move. `fixed` cuts at a given offset. A `model` strategy (score windows with the latest I3D
-checkpoint) is meant to be registered here once the training stage exists; until then asking for it is an error.
+scenery mostly do not move. `fixed` cuts at a given offset. `model` (kinetics_assets/benchmark/scoring.py) picks
+the window an I3D checkpoint scores highest for the class; it loads JAX, so it registers itself only when asked for.
 Videos shorter than 10 s give the whole video as the window, flagged `short_source`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -70,6 +71,14 @@ class LocalizationStrategy(Protocol):
     name: str
 
     def localize(self, source: SourceVideo) -> Window: ...
+
+
+def checked_duration(source: SourceVideo, decoded: float) -> float:
+    """The video's duration, once a preview decode of `decoded` seconds shows the preview was not cut off."""
+    if source.duration is not None and decoded < source.duration - DURATION_TOLERANCE_S:
+        raise AcquisitionError(FailureCategory.INCOMPLETE, f"{source.youtube_id}: preview decode stopped at "
+                               f"{decoded:.1f} s of {source.duration:g} s")
+    return source.duration if source.duration is not None else decoded
 
 
 @dataclass(frozen=True)
@@ -190,11 +199,7 @@ class MotionStrategy:
             return whole_video_window(source.duration)
         with source.open_preview() as container:
             samples = list(self._samples(container))
-        decoded = samples[-1][0] + 1.0 / self.sample_fps if samples else 0.0
-        if source.duration is not None and decoded < source.duration - DURATION_TOLERANCE_S:
-            raise AcquisitionError(FailureCategory.INCOMPLETE, f"{source.youtube_id}: preview decode stopped at "
-                                   f"{decoded:.1f} s of {source.duration:g} s")
-        duration = source.duration if source.duration is not None else decoded
+        duration = checked_duration(source, samples[-1][0] + 1.0 / self.sample_fps if samples else 0.0)
         if duration < CLIP_SECONDS:
             return whole_video_window(duration)
         start = best_window_start(energy_per_second(samples), duration)
@@ -238,8 +243,8 @@ def _luma(frame: av.VideoFrame) -> np.ndarray:
 
 
 STRATEGIES: dict[str, Callable[..., LocalizationStrategy]] = {"motion": MotionStrategy, "fixed": FixedStrategy}
-PLANNED = {"model": "scores windows with the latest I3D checkpoint; it is registered once the training stage "
-                    "produces one"}
+# Strategies whose module (and its heavy imports) loads only when one is asked for; importing it registers it.
+ON_DEMAND = {"model": "kinetics_assets.benchmark.scoring"}
 
 
 def register_strategy(name: str, factory: Callable[..., LocalizationStrategy]) -> None:
@@ -251,8 +256,9 @@ def register_strategy(name: str, factory: Callable[..., LocalizationStrategy]) -
 
 def make_strategy(name: str = "motion", **params: object) -> LocalizationStrategy:
     """A strategy by name, e.g. make_strategy("fixed", offset_s=30)."""
+    if name in ON_DEMAND and name not in STRATEGIES:
+        importlib.import_module(ON_DEMAND[name])
     factory = STRATEGIES.get(name)
     if factory is None:
-        planned = f" ({name} {PLANNED[name]})" if name in PLANNED else ""
-        raise ValueError(f"unknown localization strategy {name!r}{planned}; available: {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown localization strategy {name!r}; available: {', '.join(dict.fromkeys([*STRATEGIES, *ON_DEMAND]))}")
     return factory(**params)

@@ -29,6 +29,7 @@ class BenchmarkSettings(dg.ConfigurableResource):
     examples_scale: float = Field(default=1.0, gt=0, description="training examples per class = key × scale")
     epochs: int | None = Field(default=None, description="epochs; None = the model configuration's")
     seed: int = 0
+    compilation_cache: str | None = Field(default=None, description="folder of JAX's persistent compilation cache")
 
     def per_class(self, key: str) -> int | None:
         return None if key == "all" else max(1, round(int(key) * self.examples_scale))
@@ -37,7 +38,8 @@ class BenchmarkSettings(dg.ConfigurableResource):
         from kinetics_assets.benchmark.run import BenchmarkRun
 
         return BenchmarkRun(shards=str(shards), workdir=str(checkpoints / key), per_class=self.per_class(key),
-                            model=self.model, inputs=self.inputs, epochs=self.epochs, seed=self.seed)
+                            model=self.model, inputs=self.inputs, epochs=self.epochs, seed=self.seed,
+                            compilation_cache=self.compilation_cache)
 
 
 def latest_release(artifacts: LocalArtifactStore) -> Path:
@@ -57,7 +59,7 @@ def _shards_of(artifacts: LocalArtifactStore):
 
 @dg.asset(group_name=GROUP, deps=["edition_release"], kinds={"arrayrecord"})
 def benchmark_shards(artifacts: LocalArtifactStore, benchmark: BenchmarkSettings) -> dg.MaterializeResult:
-    """The latest release's clips decoded to frames (25 fps, the configuration's short side) in shards; rebuilt
+    """The latest release's clips decoded to frames (the configuration's rate and short side) in shards; rebuilt
     only when the release's content or the preprocessing changes."""
     from kinetics_assets.benchmark.run import INPUTS
     from kinetics_assets.benchmark.shards import build_shards

@@ -47,7 +47,7 @@ class InputConfig:
 
 
 PRODUCTION = InputConfig()
-DEMO = InputConfig(frames=8, crop=32, shards=ShardSpec(short_side=40))
+DEMO = InputConfig(frames=16, crop=32, shards=ShardSpec(fps=8.0, short_side=40))  # 16 frames = 2 s
 
 
 @dataclass(frozen=True)

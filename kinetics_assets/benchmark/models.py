@@ -10,6 +10,7 @@ Channels last (``[B, T, H, W, C]``), inputs in [-1, 1], SAME padding everywhere 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -66,11 +67,12 @@ class Unit3D(nn.Module):
     kernel: tuple[int, int, int] = (1, 1, 1)
     stride: tuple[int, int, int] = (1, 1, 1)
     dtype: Any = jnp.float32
+    batch_norm_decay: float = BATCH_NORM_DECAY
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         x = nn.Conv(self.channels, self.kernel, self.stride, padding="SAME", use_bias=False, dtype=self.dtype)(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_DECAY, epsilon=BATCH_NORM_EPSILON,
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.batch_norm_decay, epsilon=BATCH_NORM_EPSILON,
                          use_scale=False, use_bias=True, dtype=self.dtype)(x)
         return nn.relu(x)
 
@@ -80,17 +82,19 @@ class Mixed(nn.Module):
 
     widths: MixedWidths
     dtype: Any = jnp.float32
+    batch_norm_decay: float = BATCH_NORM_DECAY
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-        w, dt = self.widths, self.dtype
-        b0 = Unit3D(w.b0, dtype=dt, name="Branch_0_Conv3d_0a_1x1")(x, train)
-        b1 = Unit3D(w.b1_reduce, dtype=dt, name="Branch_1_Conv3d_0a_1x1")(x, train)
-        b1 = Unit3D(w.b1, (3, 3, 3), dtype=dt, name="Branch_1_Conv3d_0b_3x3")(b1, train)
-        b2 = Unit3D(w.b2_reduce, dtype=dt, name="Branch_2_Conv3d_0a_1x1")(x, train)
-        b2 = Unit3D(w.b2, (3, 3, 3), dtype=dt, name="Branch_2_Conv3d_0b_3x3")(b2, train)
+        w = self.widths
+        unit = functools.partial(Unit3D, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay)
+        b0 = unit(w.b0, name="Branch_0_Conv3d_0a_1x1")(x, train)
+        b1 = unit(w.b1_reduce, name="Branch_1_Conv3d_0a_1x1")(x, train)
+        b1 = unit(w.b1, (3, 3, 3), name="Branch_1_Conv3d_0b_3x3")(b1, train)
+        b2 = unit(w.b2_reduce, name="Branch_2_Conv3d_0a_1x1")(x, train)
+        b2 = unit(w.b2, (3, 3, 3), name="Branch_2_Conv3d_0b_3x3")(b2, train)
         b3 = nn.max_pool(x, (3, 3, 3), (1, 1, 1), padding="SAME")
-        b3 = Unit3D(w.b3, dtype=dt, name="Branch_3_Conv3d_0b_1x1")(b3, train)
+        b3 = unit(w.b3, name="Branch_3_Conv3d_0b_1x1")(b3, train)
         return jnp.concatenate([b0, b1, b2, b3], axis=-1)
 
 
@@ -105,21 +109,26 @@ class I3D(nn.Module):
     width: float = 1.0
     dropout_rate: float = 0.5
     dtype: Any = jnp.float32
+    batch_norm_decay: float = BATCH_NORM_DECAY  # the original's; a run of a few hundred steps needs a faster one
+    subtract_mean_frame: bool = False  # not in the original: leaves only what moves (see configs.tiny)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         x = x.astype(self.dtype)
+        if self.subtract_mean_frame:
+            x = x - jnp.mean(x, axis=1, keepdims=True)
         endpoints = {}
         for endpoint, kind, spec in LAYERS:
             if kind == "conv":
                 channels, kernel, stride = spec
-                x = Unit3D(scaled(channels, self.width), kernel, stride, dtype=self.dtype, name=endpoint)(x, train)
+                x = Unit3D(scaled(channels, self.width), kernel, stride, dtype=self.dtype,
+                           batch_norm_decay=self.batch_norm_decay, name=endpoint)(x, train)
             elif kind == "pool":
                 window, stride = spec
                 x = nn.max_pool(x, window, stride, padding="SAME")
             else:
                 widths = MixedWidths(*(scaled(c, self.width) for c in spec))
-                x = Mixed(widths, dtype=self.dtype, name=endpoint)(x, train)
+                x = Mixed(widths, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay, name=endpoint)(x, train)
             endpoints[endpoint] = x
         window = tuple(min(w, size) for w, size in zip(FINAL_POOL_WINDOW, x.shape[1:4]))
         x = nn.avg_pool(x, window, (1, 1, 1), padding="VALID")

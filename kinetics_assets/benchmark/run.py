@@ -8,6 +8,7 @@ Plain functions over a shard folder, so the same code runs in the Dagster proces
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,10 +18,12 @@ import pandas as pd
 
 from kinetics_assets.benchmark import configs, input_pipeline
 from kinetics_assets.benchmark.shards import open_shards
+from resources.storage import atomic_write_bytes
 
 MODELS = {"tiny": configs.tiny, "full": configs.full}
 INPUTS = {"demo": input_pipeline.DEMO, "production": input_pipeline.PRODUCTION}
 EVAL_SPLITS = ("val", "test")
+RUN_FILE = "run.json"
 EVALUATION_COLUMNS = ["split", "videos", "top1", "top5", "top1_low", "top1_high"]
 
 
@@ -35,11 +38,23 @@ class BenchmarkRun:
     inputs: str = "demo"
     epochs: int | None = None  # None: the model configuration's
     seed: int = 0
+    compilation_cache: str | None = None  # JAX's persistent cache: the partitions' identical steps compile once
 
     def __post_init__(self):
         if self.model not in MODELS or self.inputs not in INPUTS:
             raise ValueError(f"unknown model {self.model!r} or inputs {self.inputs!r}: "
                              f"models {sorted(MODELS)}, inputs {sorted(INPUTS)}")
+
+    def save(self) -> None:
+        """`run.json` in the workdir: what a checkpoint there was trained with (for `load`)."""
+        atomic_write_bytes(Path(self.workdir) / RUN_FILE, json.dumps(dataclasses.asdict(self), indent=2).encode())
+
+    @classmethod
+    def load(cls, workdir: Path) -> BenchmarkRun:
+        path = Path(workdir) / RUN_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no benchmark run here (train an i3d_checkpoint partition first)")
+        return cls(**json.loads(path.read_text()))
 
     def config(self, num_classes: int) -> configs.I3DConfig:
         config = MODELS[self.model](num_classes=num_classes)
@@ -52,6 +67,14 @@ class BenchmarkRun:
         return dataclasses.replace(config, **changes)
 
 
+def use_compilation_cache(run: BenchmarkRun) -> None:
+    """Point JAX's persistent compilation cache at the run's folder (before anything compiles)."""
+    if run.compilation_cache:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", run.compilation_cache)
+
+
 def training_positions(run: BenchmarkRun) -> np.ndarray:
     """Shard positions of the run's training clips: the nested subset of `run.per_class` clips per class."""
     index = open_shards(Path(run.shards)).index("train")
@@ -62,8 +85,11 @@ def run_training(run: BenchmarkRun, on_metrics: Callable[[int, dict], None] | No
     """Train (or resume) the run; returns its summary: clips, steps, final loss and accuracy on the batch."""
     from kinetics_assets.benchmark.train import train
 
+    use_compilation_cache(run)
     shards = open_shards(Path(run.shards))
     config = run.config(len(shards.classes))
+    Path(run.workdir).mkdir(parents=True, exist_ok=True)
+    run.save()
     positions = training_positions(run)
     batch = config.global_batch()
     steps_per_epoch = max(1, math.ceil(len(positions) / batch))
@@ -104,19 +130,20 @@ def run_evaluation(run: BenchmarkRun) -> pd.DataFrame:
     from kinetics_assets.benchmark.train import checkpoint_manager, create_train_state, data_mesh, evaluate, \
         restore_latest
 
+    use_compilation_cache(run)
     shards = open_shards(Path(run.shards))
     config = run.config(len(shards.classes))
     with checkpoint_manager(Path(run.workdir)) as manager:
         if manager.latest_step() is None:
             raise ValueError(f"no checkpoint in {run.workdir}: train the run first")
-        state = restore_latest(manager, create_train_state(config, 1, data_mesh()))
+        state = restore_latest(manager, create_train_state(config, data_mesh()))
     rows = []
     for split in EVAL_SPLITS:
         if split not in shards.manifest["splits"]:
             continue
         batches = input_pipeline.eval_batches(shards, INPUTS[run.inputs], split=split,
                                               batch_size=config.global_batch())
-        scored = evaluate(state, _valid_only(batches))
+        scored = evaluate(state, _valid_only(batches), pad_to=config.global_batch())
         correct = (scored.probabilities.argmax(axis=1) == scored.labels).astype(float)
         low, high = bootstrap_interval(correct, run.seed)
         rows.append((split, len(correct), 100 * scored.top1, 100 * scored.top5, 100 * low, 100 * high))

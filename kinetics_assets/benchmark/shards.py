@@ -105,27 +105,35 @@ def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 
 def decode_clip(path: Path, spec: ShardSpec) -> np.ndarray:
+    """uint8 [frames, height, width, 3] of the clip file at ``spec`` (see ``decode_video``)."""
+    try:
+        with av.open(str(path)) as container:
+            return decode_video(container, spec, str(path))
+    except av.FFmpegError as err:
+        raise ValueError(f"clip {path}: cannot decode ({type(err).__name__}: {err})") from err
+
+
+def decode_video(container: av.container.InputContainer, spec: ShardSpec, name: str) -> np.ndarray:
     """uint8 [frames, height, width, 3] at ``spec.fps``, short side ``spec.short_side``; output frame k is the
     source frame on screen at time k / fps, so frames are repeated or dropped when the source rate differs."""
     frames: list[np.ndarray] = []
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            reformatter = VideoReformatter()  # one scaler for the clip: a frame's own is rebuilt for every frame
-            height, width = resized_shape(stream.codec_context.height, stream.codec_context.width, spec.short_side)
-            rate = float(stream.average_rate or spec.fps)
-            shown, first, last_time = None, None, 0.0
-            for frame in container.decode(stream):
-                time = float(frame.time if frame.time is not None else len(frames) / rate)
-                first = time if first is None else first
-                last_time = time - first
-                while shown is not None and len(frames) / spec.fps < last_time - 1e-6:
-                    frames.append(shown)
-                shown = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR").to_ndarray()
+        stream = container.streams.video[0]
+        reformatter = VideoReformatter()  # one scaler for the clip: a frame's own is rebuilt for every frame
+        height, width = resized_shape(stream.codec_context.height, stream.codec_context.width, spec.short_side)
+        rate = float(stream.average_rate or spec.fps)
+        shown, first, last_time = None, None, 0.0
+        for frame in container.decode(stream):
+            time = float(frame.time if frame.time is not None else len(frames) / rate)
+            first = time if first is None else first
+            last_time = time - first
+            while shown is not None and len(frames) / spec.fps < last_time - 1e-6:
+                frames.append(shown)
+            shown = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR").to_ndarray()
     except (av.FFmpegError, IndexError) as err:
-        raise ValueError(f"clip {path}: cannot decode ({type(err).__name__}: {err})") from err
+        raise ValueError(f"clip {name}: cannot decode ({type(err).__name__}: {err})") from err
     if shown is None:
-        raise ValueError(f"clip {path}: no video frames")
+        raise ValueError(f"clip {name}: no video frames")
     end = last_time + 1.0 / rate
     while len(frames) / spec.fps < end - 1e-6:
         frames.append(shown)

@@ -24,7 +24,7 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from kinetics_assets.benchmark.configs import I3DConfig, learning_rate, optimizer
+from kinetics_assets.benchmark.configs import I3DConfig, learning_rate, optimizer, with_learning_rate
 from kinetics_assets.benchmark.models import I3D, init_variables
 
 Batch = Mapping[str, np.ndarray]  # {"video": uint8 or float [B, T, H, W, 3], "label": int [B]}
@@ -56,7 +56,8 @@ def data_mesh() -> Mesh:
 
 
 def create_model(config: I3DConfig) -> I3D:
-    return I3D(config.num_classes, config.width, config.dropout_rate, dtype=jnp.dtype(config.compute_dtype))
+    return I3D(config.num_classes, config.width, config.dropout_rate, dtype=jnp.dtype(config.compute_dtype),
+               batch_norm_decay=config.batch_norm_decay, subtract_mean_frame=config.subtract_mean_frame)
 
 
 def normalize_video(video: jax.Array) -> jax.Array:
@@ -66,7 +67,7 @@ def normalize_video(video: jax.Array) -> jax.Array:
     return video.astype(jnp.float32)
 
 
-def create_train_state(config: I3DConfig, steps_per_epoch: int, mesh: Mesh) -> TrainState:
+def create_train_state(config: I3DConfig, mesh: Mesh) -> TrainState:
     """Freshly initialised state, replicated over the mesh (initialised from ``config.seed``)."""
     model = create_model(config)
     video_shape = (1, config.frames, config.resolution, config.resolution, 3)
@@ -74,14 +75,16 @@ def create_train_state(config: I3DConfig, steps_per_epoch: int, mesh: Mesh) -> T
     def init() -> TrainState:
         init_key, dropout_key = jax.random.split(jax.random.PRNGKey(config.seed))
         variables = init_variables(model, video_shape, init_key)
-        return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optimizer(config, steps_per_epoch),
+        return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optimizer(config),
                                  batch_stats=variables["batch_stats"], dropout_key=dropout_key)
 
     return jax.jit(init, out_shardings=NamedSharding(mesh, PartitionSpec()))()
 
 
-def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One SGD step on a global batch: mean softmax cross-entropy, BatchNorm statistics updated. Pure."""
+def train_step(state: TrainState, batch: Mapping[str, jax.Array],
+               learning_rate: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer step on a global batch at ``learning_rate``: mean softmax cross-entropy, BatchNorm statistics
+    updated. Pure."""
     dropout_key = jax.random.fold_in(state.dropout_key, state.step)
     video, labels = normalize_video(batch["video"]), batch["label"]
 
@@ -93,6 +96,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[Train
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+    state = state.replace(opt_state=with_learning_rate(state.opt_state, learning_rate))
     return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
 
 
@@ -107,10 +111,10 @@ def eval_step(state: TrainState, videos: jax.Array) -> jax.Array:
     return jax.nn.softmax(logits).reshape((b, k, -1)).mean(axis=1)
 
 
-def jit_train_step(mesh: Mesh) -> Callable[[TrainState, Mapping[str, jax.Array]], tuple[TrainState, dict]]:
+def jit_train_step(mesh: Mesh) -> Callable[[TrainState, Mapping[str, jax.Array], jax.Array], tuple[TrainState, dict]]:
     """``train_step`` compiled for the mesh: state replicated in and out (donated), batch split over ``data``."""
     replicated = NamedSharding(mesh, PartitionSpec())
-    return jax.jit(train_step, in_shardings=(replicated, NamedSharding(mesh, PartitionSpec("data"))),
+    return jax.jit(train_step, in_shardings=(replicated, NamedSharding(mesh, PartitionSpec("data")), replicated),
                    out_shardings=(replicated, replicated), donate_argnums=0)
 
 
@@ -153,8 +157,7 @@ def load_trained_state(config: I3DConfig, workdir: Path | str) -> TrainState:
     with checkpoint_manager(Path(workdir)) as manager:
         if manager.latest_step() is None:
             raise missing
-        # steps_per_epoch only shapes the schedule (code, not state), so any value restores the same arrays
-        return restore_latest(manager, create_train_state(config, steps_per_epoch=1, mesh=data_mesh()))
+        return restore_latest(manager, create_train_state(config, data_mesh()))
 
 
 def train(config: I3DConfig, batches_iterator_factory: BatchesFactory, workdir: Path | str, *,
@@ -171,7 +174,7 @@ def train(config: I3DConfig, batches_iterator_factory: BatchesFactory, workdir: 
     schedule = learning_rate(config, steps_per_epoch)
     step_fn = jit_train_step(mesh)
     with checkpoint_manager(Path(workdir)) as manager:
-        state = restore_latest(manager, create_train_state(config, steps_per_epoch, mesh))
+        state = restore_latest(manager, create_train_state(config, mesh))
         start = int(state.step)
         batches = batches_iterator_factory(start)
         for step in range(start, total_steps):
@@ -181,13 +184,15 @@ def train(config: I3DConfig, batches_iterator_factory: BatchesFactory, workdir: 
             if len(batch["label"]) != host_batch or len(batch["video"]) != host_batch:
                 raise ValueError(f"batch for step {step} has {len(batch['label'])} labels and {len(batch['video'])} "
                                  f"videos; this host's share of the global batch is {host_batch}")
-            state, metrics = step_fn(state, {key: to_global(batch[key], mesh) for key in ("video", "label")})
+            rate = schedule(step)
+            state, metrics = step_fn(state, {key: to_global(batch[key], mesh) for key in ("video", "label")},
+                                     jnp.asarray(rate, jnp.float32))
             done = step + 1
             if done % config.checkpoint_every_steps == 0 or done == total_steps:
                 manager.save(done, args=ocp.args.StandardSave(state), force=True)
             if on_metrics and (done % config.log_every_steps == 0 or done == total_steps):
                 values = {name: float(value) for name, value in jax.device_get(metrics).items()}
-                on_metrics(done, values | {"learning_rate": float(schedule(step))})
+                on_metrics(done, values | {"learning_rate": float(rate)})
         manager.wait_until_finished()
     return state
 
@@ -201,18 +206,20 @@ class Evaluation(NamedTuple):
     top5: float
 
 
-def evaluate(state: TrainState, clip_batches: Iterable[Batch]) -> Evaluation:
+def evaluate(state: TrainState, clip_batches: Iterable[Batch], pad_to: int = 0) -> Evaluation:
     """Score videos from batches {"video": [B, K, T, H, W, 3] (K clips each, e.g. 8), "label": [B]}.
 
-    A batch whose size does not divide over this host's devices (the last one) is padded with copies of its first
-    video, whose scores are dropped. On several hosts each gives its own videos, the same number of batches each."""
+    A batch shorter than ``pad_to`` (the last one), or whose size does not divide over this host's devices, is
+    padded with copies of its first video, whose scores are dropped: every batch then has one shape and the step
+    compiles once. On several hosts each gives its own videos, the same number of batches each."""
     maybe_initialize_distributed()
     mesh = data_mesh()
     step_fn = jit_eval_step(mesh)
     probabilities, labels = [], []
     for batch in clip_batches:
         videos, truth = np.asarray(batch["video"]), np.asarray(batch["label"])
-        padding = -len(videos) % jax.local_device_count()
+        padded = max(len(videos), pad_to)
+        padding = padded - len(videos) + (-padded % jax.local_device_count())
         valid = np.arange(len(videos) + padding) < len(videos)
         if padding:
             videos = np.concatenate([videos, np.repeat(videos[:1], padding, axis=0)])

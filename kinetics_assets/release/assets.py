@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from expectations import CLASS_MINIMUM, SUITE_NAMES
 from kinetics_assets.dedup import (
@@ -41,6 +42,7 @@ from kinetics_assets.release.writer import (
     releases_of,
     with_stored_clips,
 )
+from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
 from resources.ledgers import Ledgers
 from resources.storage import LocalArtifactStore
@@ -159,9 +161,27 @@ def every_expected_class_present(
     )
 
 
+class ModelFilter(dg.Config):
+    """An optional last rule: drop accepted clips that an I3D checkpoint finds unlike their class. Off by default."""
+
+    checkpoint: str | None = Field(default=None, description="an i3d_checkpoint partition's folder; none: votes only")
+    min_score: float = Field(default=0.05, ge=0, le=1,
+                             description="lowest mean probability of the clip's class over its windows")
+
+
+def drop_low_model_scores(new: pd.DataFrame, scores: pd.Series, min_score: float) -> pd.DataFrame:
+    """`new` with `model_score` and, for clips still kept whose score is under `min_score`, the reason."""
+    new = new.assign(model_score=scores.reindex(new.index))
+    low = (new["reason"] == "") & (new["model_score"] < min_score)
+    new.loc[low, "reason"] = [f"the I3D checkpoint gives its class p={score:.3f} (< {min_score:g})"
+                              for score in new.loc[low, "model_score"]]
+    return new
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def final_clips(
-    accepted_clips: pd.DataFrame, duplicate_clusters: pd.DataFrame, policy: CurationPolicy
+    accepted_clips: pd.DataFrame, duplicate_clusters: pd.DataFrame, policy: CurationPolicy, clip_store: ClipStore,
+    config: ModelFilter,
 ) -> dg.Output[pd.DataFrame]:
     """New clips that make the edition: accepted, not a duplicate, clearly of the class; each drop has a reason."""
     new = accepted_clips[accepted_clips["decision"] == "accepted"].copy()
@@ -174,6 +194,15 @@ def final_clips(
     new.loc[weak, "reason"] = [f"only {share:.0%} of votes were yes (< {policy.min_yes_share:.0%})" for share in yes_share[weak]]
     repeat = (new["reason"] == "") & new.duplicated(["class_name", "youtube_id"], keep="first")
     new.loc[repeat, "reason"] = "another clip of this class already comes from the same video"
+    if config.checkpoint:
+        from kinetics_assets.benchmark.run import BenchmarkRun
+        from kinetics_assets.benchmark.scoring import ClipScorer
+
+        scorer = ClipScorer(BenchmarkRun.load(Path(config.checkpoint)))
+        candidates = new[new["reason"] == ""]
+        scores = pd.Series([scorer.clip_score(clip_store.path(row.relpath), row.class_name)
+                            for row in candidates.itertuples()], index=candidates.index, dtype=float)
+        new = drop_low_model_scores(new, scores, config.min_score)
     kept = new[new["reason"] == ""]
     return dg.Output(
         new,
@@ -182,6 +211,7 @@ def final_clips(
             "published": len(kept),
             "dropped_by_reason": table(new[new["reason"] != ""].groupby("reason").size().rename("clips").reset_index()),
             "published_per_class": table(kept.groupby("class_name").size().rename("clips").reset_index()),
+            "model_filter": config.checkpoint or "off (votes only)",
         },
     )
 
