@@ -14,9 +14,11 @@ from resources.storage import atomic_write_bytes
 # The code location as the UI and the demo's daemon ticks load it: one location name, so sensor state, ticks and
 # the run keys' dedup are shared (the demo runs from the repository, installed in development mode).
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
-# No telemetry: these machines (and many curators' clusters) have no route out. A queued run whose code server
-# does not answer in time (a loaded machine) is dequeued again a few times instead of failing at once.
-_INSTANCE_YAML = ("telemetry:\n  enabled: false\n"
+# No telemetry: these machines (and many curators' clusters) have no route out. No community sign-up dialog (the
+# UI's "nux", shown on every loopback origin until dismissed; `nux: enabled` is the instance's switch for it). A
+# queued run whose code server does not answer in time (a loaded machine) is dequeued again a few times instead
+# of failing at once.
+_INSTANCE_YAML = ("telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
                   "run_queue:\n  max_user_code_failure_retries: 3\n  user_code_failure_retry_delay: 15\n")
 # Statuses of a run whose process is (or was) executing it.
 _RUNNING = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]

@@ -15,6 +15,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from kinetics_assets.metadata import column_schema
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
@@ -88,7 +90,8 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context, partition)
         atomic_write_bytes(path, obj.to_parquet(index=False))
-        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
+        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path)),
+                                     "dagster/column_schema": column_schema(obj)})  # the catalog's columns
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """One partition, or — for a downstream asset over many partitions — the ones materialized so far.

@@ -299,7 +299,10 @@ def _clip_asset(name: str):
         partitions_def=CLASS_PARTITIONS,
         backfill_policy=PER_CLASS_BACKFILL,
         pool=PLATFORM_POOL,
-        check_specs=[dg.AssetCheckSpec(TRANSIENT_CHECK, asset=name)],
+        check_specs=[dg.AssetCheckSpec(
+            TRANSIENT_CHECK, asset=name,
+            description="No clip of the class was left with a transient failure (throttled, 5xx, stalled, "
+            "truncated). Warns: materialize the class again and only those clips are retried.")],
     )
 
 

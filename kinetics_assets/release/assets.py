@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from expectations import CLASS_MINIMUM, SUITE_NAMES
+from expectations import CLASS_MINIMUM, SUITE_DESCRIPTIONS, SUITE_NAMES
 from kinetics_assets.dedup import (
     ClipItem,
     decide,
@@ -270,7 +270,8 @@ def edition_splits(
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(name, asset="edition_splits", blocking=True, additional_deps=["edition_annotations"])
+        dg.AssetCheckSpec(name, asset="edition_splits", blocking=True, additional_deps=["edition_annotations"],
+                          description=SUITE_DESCRIPTIONS[name])
         for name in SUITE_NAMES
     ],
     ins={"edition_splits": dg.AssetIn("edition_splits"), "edition_annotations": dg.AssetIn("edition_annotations")},
