@@ -18,6 +18,7 @@ from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
 from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
+from resources.sandbox.geography import SandboxDataApi
 from resources.sandbox.resource import SandboxPlatform
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 
@@ -45,6 +46,14 @@ def _sandbox_resources() -> dict:
     home = kinetics_home()
     previous = sandbox_edition_dir()
     ledgers = Ledgers(root=str(home / "ledgers"))
+    # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick. Uploads go on
+    # through the years the demo moves the clock on (a platform keeps growing: later rounds find new videos).
+    platform = SandboxPlatform(
+        cache_dir=str(home / "sandbox"), relevant_per_class=60, distractors_per_class=12, max_duration=45.0,
+        future_years=5.0,
+        note_lookalikes=True,  # search results as mixed as the note's: its P(voted positive) per class
+        clock_file=str(home / "sandbox" / "clock"),  # the demo moves it a year on for every process at once
+    )
     return {
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
         "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
@@ -59,14 +68,9 @@ def _sandbox_resources() -> dict:
             gone_after_s=SANDBOX_GONE_AFTER_S,
             link_rot_batch=300,  # the whole demo release in one tick (a few seconds at the sandbox's budget)
         ),
-        # A dozen of the note's replenished classes; videos up to 45 s so rendering stays quick. Uploads go on
-        # through the years the demo moves the clock on (a platform keeps growing: later rounds find new videos).
-        "video_platform": SandboxPlatform(
-            cache_dir=str(home / "sandbox"), relevant_per_class=60, distractors_per_class=12, max_duration=45.0,
-            future_years=5.0,
-            note_lookalikes=True,  # search results as mixed as the note's: its P(voted positive) per class
-            clock_file=str(home / "sandbox" / "clock"),  # the demo moves it a year on for every process at once
-        ),
+        "video_platform": platform,
+        # Upload countries from the Data API the sandbox serves (production: youtube_data_api(), key from env).
+        "data_api": SandboxDataApi(platform=platform),
         "ledgers": ledgers,
         # A local server only needs a cap; YouTube's budget is RateLimit's default.
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=50, burst=20),

@@ -8,6 +8,7 @@ from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
 from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
+from resources.sandbox.geography import SandboxDataApi
 from resources.sandbox.resource import SandboxPlatform
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 
@@ -23,6 +24,7 @@ def sandbox_resources(root: Path, platform: SandboxPlatform, edition_dir: Path, 
         "artifacts": LocalArtifactStore(root=str(root / "artifacts")),
         "policy": policy,
         "video_platform": platform,
+        "data_api": SandboxDataApi(platform=platform),
         "ledgers": ledgers,
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=100, burst=50),
         "clip_store": LocalClipStore(root=str(root / "clips")),

@@ -28,7 +28,7 @@ from kinetics_assets.partitions import CLASS_PARTITIONS, PER_CLASS_BACKFILL, cla
 from kinetics_assets.policy import CurationPolicy
 from kinetics_assets.release.completeness import expected_partitions, missing_partitions
 from kinetics_assets.release.geography import beside_paper as table3_beside_paper
-from kinetics_assets.release.geography import continent_shares
+from kinetics_assets.release.geography import continent_shares, country_sources
 from kinetics_assets.release.retention import beside_paper as table2_beside_paper
 from kinetics_assets.release.retention import over_time, retention, retention_plot
 from kinetics_assets.release.splits import SplitTargets, assign_splits
@@ -44,7 +44,9 @@ from kinetics_assets.release.writer import (
 )
 from resources.clip_store import ClipStore
 from resources.editions import EditionCatalog
+from resources.geography import YouTubeDataApi
 from resources.ledgers import Ledgers
+from resources.rate_limit import RateLimit
 from resources.storage import LocalArtifactStore
 
 GROUP = "release"
@@ -360,14 +362,12 @@ def edition_release(
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def edition_geography(
-    edition_splits: pd.DataFrame, edition_availability: pd.DataFrame, candidate_videos: pd.DataFrame
+    edition_splits: pd.DataFrame, data_api: YouTubeDataApi, rate_limit: RateLimit
 ) -> dg.Output[pd.DataFrame]:
-    """Table 3: continents the new edition's videos were uploaded from, beside the note's shares."""
-    countries = pd.concat(
-        [edition_availability.set_index("youtube_id")["country"], candidate_videos.set_index("youtube_id")["country"]]
-    )
-    countries = countries[~countries.index.duplicated()]
-    geography = continent_shares(edition_splits["youtube_id"].map(countries))
+    """Table 3: continents the new edition's videos were uploaded from (the Data API's recording location, else
+    the channel's country), beside the note's shares; how many clips' countries are unknown beside it."""
+    places = data_api.countries(edition_splits["youtube_id"], rate_limit.bucket().acquire).set_index("youtube_id")
+    geography = continent_shares(edition_splits["youtube_id"].map(places["country"]))
     shown = table3_beside_paper(geography)
     return dg.Output(
         shown,
@@ -375,6 +375,7 @@ def edition_geography(
             "clips": geography.clips,
             "with_location": round(geography.located_share, 4),
             "table3": table(shown),
+            "country_sources": table(country_sources(edition_splits["youtube_id"].map(places["source"]))),
         },
     )
 

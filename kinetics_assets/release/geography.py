@@ -81,6 +81,13 @@ def continent_shares(countries: pd.Series) -> Geography:
     return Geography(table=table, clips=len(countries), located=located)
 
 
+def country_sources(sources: pd.Series) -> pd.DataFrame:
+    """Where the clips' countries came from (recording location, channel, unknown): clips and share of each."""
+    counts = sources.value_counts()
+    return pd.DataFrame({"source": counts.index, "clips": counts.to_numpy(),
+                         "share": (counts / max(len(sources), 1)).round(4).to_numpy()})
+
+
 def paper_table3() -> pd.DataFrame:
     """The note's Table 3 as shipped: one row per continent, one column per edition."""
     return pd.read_csv(data_path("paper_table3_geography.csv"))

@@ -3,8 +3,9 @@
 Shaped like the real platform so the pipeline reaches it through the same code paths as
 production (yt-dlp extractors, ffmpeg over HTTP, an oEmbed probe): a search endpoint, a watch
 page embedding the player response, a JSON player API, seekable media with HTTP Range support,
-and oEmbed. Unavailable videos answer with the platform's own playability messages, and a throttled
-session (a fault wave, see faults.py) with YouTube's session-level ones. The clock is settable so tests can
+oEmbed, and the Data API's video and channel lists (data_api.py). Unavailable videos answer with the
+platform's own playability messages, and a throttled session (a fault wave, see faults.py) with YouTube's
+session-level ones. The clock is settable so tests can
 move time past a removal date.
 """
 
@@ -26,9 +27,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from resources.sandbox.clock import FileClock
+from resources.sandbox.data_api import CHANNELS_PATH, VIDEOS_PATH, DataApi
 from resources.sandbox.faults import THROTTLED, FaultConfig, FaultInjector
 from resources.sandbox.render import preview_size
-from resources.video_platform import validate_video_id
+from resources.video_platform import VIDEO_ID_RE, validate_video_id
 
 if TYPE_CHECKING:
     from resources.sandbox.world import Availability, VideoMetadata, World
@@ -226,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             WATCH_PATH: self._watch,
             PLAYER_API_PATH: self._player,
             OEMBED_PATH: self._oembed,
+            VIDEOS_PATH: self._data_api,
+            CHANNELS_PATH: self._data_api,
         }.get(path)
 
     # -- endpoints -------------------------------------------------------------------------
@@ -285,6 +289,11 @@ class _Handler(BaseHTTPRequestHandler):
             "html": f'<iframe src="{base}/embed/{video_id}" width="{meta.width}" height="{meta.height}"></iframe>',
         }
         self._send_json(HTTPStatus.OK, body, head, truncate)
+
+    def _data_api(self, sandbox: SandboxServer, path: str, query: dict, head: bool, truncate: bool) -> None:
+        key = self.headers.get("X-Goog-Api-Key") or next(iter(query.get("key", [])), None)
+        status, body = sandbox.data_api.answer(path, query, key, sandbox.shown)
+        self._send_json(status, body, head, truncate)
 
     # -- response writing ------------------------------------------------------------------
     def _throttled(self, route, query: dict, answer: str, head: bool) -> None:
@@ -403,6 +412,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._requests_lock = threading.Lock()
         self._request_times: collections.deque[float] = collections.deque(maxlen=REQUEST_LOG_SIZE)
+        self.data_api = DataApi(world)  # YouTube's Data API v3 over the same world (tests may set its quota)
 
     def note_request(self) -> None:
         with self._requests_lock:
@@ -443,6 +453,11 @@ class SandboxServer:
         if not availability.available and availability.reason is None:
             return None
         return Listing(meta, availability)
+
+    def shown(self, video_id: str) -> VideoMetadata | None:
+        """The video's public metadata if the platform shows it today (available), else None."""
+        found = self.lookup(video_id) if VIDEO_ID_RE.fullmatch(video_id) else None
+        return found.meta if found is not None and found.availability.available else None
 
     def player_response(self, video_id: str) -> tuple[HTTPStatus, dict[str, Any]]:
         """HTTP status (404 for videos the platform does not have) and the player response as of the clock."""
