@@ -43,14 +43,14 @@ def _launch(context, params: dict) -> str:
     return payload["backfillId"]
 
 
-def _partition_range(run: dg.DagsterRun) -> tuple[str, str]:
+def partition_range(run: dg.DagsterRun) -> tuple[str, str]:
     tags = run.tags
     if "dagster/partition" in tags:
         return tags["dagster/partition"], tags["dagster/partition"]
     return tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
 
 
-def _run_backfill(context, backfill_id: str) -> dg.DagsterInstance:
+def run_backfill(context, backfill_id: str) -> dg.DagsterInstance:
     """The daemon's backfill iterations, and the runs they submit, until the backfill is no longer requested."""
     instance = context.instance
     deadline = time.monotonic() + TIMEOUT_S
@@ -68,10 +68,10 @@ def test_a_backfill_of_two_classes_materializes_each_in_its_own_run(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, workspace_context(instance, WORKSPACE) as context:
         backfill_id = _launch(context, {"partitionNames": keys, "assetSelection": [{"path": [ASSET]}],
                                         "fromFailure": False})
-        _run_backfill(context, backfill_id)
+        run_backfill(context, backfill_id)
         assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-        assert sorted(_partition_range(run) for run in runs) == sorted((key, key) for key in keys)  # a class a run
+        assert sorted(partition_range(run) for run in runs) == sorted((key, key) for key in keys)  # a class a run
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         assert instance.get_materialized_partitions(dg.AssetKey(ASSET)) == set(keys)
 

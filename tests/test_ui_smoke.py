@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture()
-def webserver(kinetics_home):
+@contextmanager
+def serve_webserver(home: Path):
+    """dagster-webserver on a free loopback port over this process's instance; yields its URL, stops it after."""
     port = free_port()
-    log = open(kinetics_home / "webserver.log", "wb")
+    log = open(home / "webserver.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
@@ -45,7 +47,7 @@ def webserver(kinetics_home):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            assert process.poll() is None, (kinetics_home / "webserver.log").read_text()
+            assert process.poll() is None, (home / "webserver.log").read_text()
             try:
                 if requests.get(f"{url}/server_info", timeout=2).ok:
                     break
@@ -63,6 +65,12 @@ def webserver(kinetics_home):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+@pytest.fixture()
+def webserver(kinetics_home):
+    with serve_webserver(kinetics_home) as url:
+        yield url
 
 
 def test_ui_lists_assets_and_700_class_partitions(webserver):
