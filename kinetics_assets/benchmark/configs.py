@@ -9,6 +9,7 @@ activations. Learning rate 0.5, divided by 10 after epochs 90, 105, 115 and 120 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import optax
@@ -85,6 +86,7 @@ def decay_mask(params):
 OPTIMIZERS = ("sgd", "adam")
 
 
+@functools.cache  # one object per configuration, so jitted steps over states built from it trace once
 def optimizer(config: I3DConfig) -> optax.GradientTransformation:
     """Weight decay on the kernels, then SGD with momentum (or Adam: ``tiny``). The learning rate is a
     hyper-parameter in the optimizer state (``optax.inject_hyperparams``) that each step sets from the schedule

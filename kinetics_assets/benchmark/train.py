@@ -10,6 +10,7 @@ and resumed end bitwise equal to an uninterrupted one on CPU.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -55,6 +56,12 @@ def data_mesh() -> Mesh:
     return Mesh(np.asarray(jax.devices()), ("data",))
 
 
+# The builders below are cached per configuration and mesh: jax.jit traces a function again for every new
+# function object or unequal static field (the optimizer's closures, the model's apply), and tracing the I3D step
+# takes longer than training a small partition, so runs in one process (the demo's seven) trace once.
+
+
+@functools.cache
 def create_model(config: I3DConfig) -> I3D:
     return I3D(config.num_classes, config.width, config.dropout_rate, dtype=jnp.dtype(config.compute_dtype),
                batch_norm_decay=config.batch_norm_decay, subtract_mean_frame=config.subtract_mean_frame)
@@ -69,6 +76,11 @@ def normalize_video(video: jax.Array) -> jax.Array:
 
 def create_train_state(config: I3DConfig, mesh: Mesh) -> TrainState:
     """Freshly initialised state, replicated over the mesh (initialised from ``config.seed``)."""
+    return _initializer(config, mesh)()
+
+
+@functools.cache
+def _initializer(config: I3DConfig, mesh: Mesh) -> Callable[[], TrainState]:
     model = create_model(config)
     video_shape = (1, config.frames, config.resolution, config.resolution, 3)
 
@@ -78,7 +90,7 @@ def create_train_state(config: I3DConfig, mesh: Mesh) -> TrainState:
         return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optimizer(config),
                                  batch_stats=variables["batch_stats"], dropout_key=dropout_key)
 
-    return jax.jit(init, out_shardings=NamedSharding(mesh, PartitionSpec()))()
+    return jax.jit(init, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 def train_step(state: TrainState, batch: Mapping[str, jax.Array],
@@ -111,6 +123,7 @@ def eval_step(state: TrainState, videos: jax.Array) -> jax.Array:
     return jax.nn.softmax(logits).reshape((b, k, -1)).mean(axis=1)
 
 
+@functools.cache
 def jit_train_step(mesh: Mesh) -> Callable[[TrainState, Mapping[str, jax.Array], jax.Array], tuple[TrainState, dict]]:
     """``train_step`` compiled for the mesh: state replicated in and out (donated), batch split over ``data``."""
     replicated = NamedSharding(mesh, PartitionSpec())
@@ -118,6 +131,7 @@ def jit_train_step(mesh: Mesh) -> Callable[[TrainState, Mapping[str, jax.Array],
                    out_shardings=(replicated, replicated), donate_argnums=0)
 
 
+@functools.cache
 def jit_eval_step(mesh: Mesh) -> Callable[[TrainState, jax.Array], jax.Array]:
     replicated = NamedSharding(mesh, PartitionSpec())
     return jax.jit(eval_step, in_shardings=(replicated, NamedSharding(mesh, PartitionSpec("data"))),
