@@ -29,7 +29,7 @@ from kinetics_assets.instance import WORKSPACE, ensure_dagster_home
 from kinetics_assets.partitions import class_key
 from kinetics_assets.sensor_ticks import run_queued, tick_sensors, workspace_context
 from postgres_server import postgres_server
-from test_backfills import _launch, _partition_range, _run_backfill
+from test_backfills import _launch, partition_range, run_backfill
 from test_demo_sensors import INBOX_WORKSPACE
 
 pytestmark = pytest.mark.timeout(600)
@@ -100,10 +100,10 @@ def test_a_backfill_runs_one_run_per_class_on_postgres(instance):
     with workspace_context(instance, WORKSPACE) as context:
         backfill_id = _launch(context, {"partitionNames": keys, "assetSelection": [{"path": ["search_queries"]}],
                                         "fromFailure": False})
-        _run_backfill(context, backfill_id)
+        run_backfill(context, backfill_id)
     assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-    assert sorted(_partition_range(run) for run in runs) == sorted((key, key) for key in keys)  # a class a run
+    assert sorted(partition_range(run) for run in runs) == sorted((key, key) for key in keys)  # a class a run
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
     assert instance.get_materialized_partitions(dg.AssetKey("search_queries")) == set(keys)
 
