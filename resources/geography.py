@@ -14,6 +14,7 @@ header, so it is in no URL, error message or log line.
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import socket
@@ -23,7 +24,11 @@ from typing import Any
 
 import httplib2
 import pandas as pd
-import reverse_geocode
+
+_CSV_LIMIT = csv.field_size_limit()
+import reverse_geocode  # noqa: E402  (its import raises the process-wide CSV field limit to sys.maxsize)
+
+csv.field_size_limit(_CSV_LIMIT)  # put back: the vote ledger rejects over-long fields at the standard limit
 from dagster import ConfigurableResource, EnvVar
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
