@@ -27,6 +27,7 @@ from kinetics_assets.acquisition.download_cli import (
 )
 from kinetics_assets.acquisition.ledger import ClipLedger
 from resources.sandbox.edition import write_previous_edition
+from resources.sandbox.faults import REQUEST_KINDS
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.truth import GroundTruth
 from resources.video_platform import YouTubePlatform
@@ -155,7 +156,9 @@ def test_a_rerun_fetches_nothing_again(edition, downloaded):
 def test_transient_failures_exit_nonzero_so_a_rerun_is_asked_for(edition, tmp_path):
     folder, config, _, _ = edition
     down = tmp_path / "down.json"
-    down.write_text(json.dumps({**json.loads(config.read_text()), "fault_rate": 1.0}))
+    # Every request faults only without throttled waves: with them, fault_rate 1.0 spreads over the kinds and a
+    # share of requests outside a wave is answered normally, so the outcome depended on the wall clock's window.
+    down.write_text(json.dumps({**json.loads(config.read_text()), "fault_rate": 1.0, "fault_kinds": list(REQUEST_KINDS)}))
     result = _download(folder / "test.csv", tmp_path / "out", down, "--attempts", "1")
     assert result.exit_code == 1 and "run the same command again" in result.output
     report = pd.read_csv(tmp_path / "out" / "test.failures.csv")
