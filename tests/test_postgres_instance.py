@@ -18,18 +18,17 @@ import dagster as dg
 import psycopg2
 import pytest
 import yaml
-from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.storage.runs import SqliteRunStorage
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from kinetics_assets.acquisition.assets import search_queries
 from kinetics_assets.editions.taxonomy import load_classes
-from kinetics_assets.instance import WORKSPACE, ensure_dagster_home
+from kinetics_assets.instance import ensure_dagster_home
 from kinetics_assets.partitions import class_key
 from kinetics_assets.sensor_ticks import run_queued, tick_sensors, workspace_context
 from postgres_server import postgres_server
-from test_backfills import _launch, partition_range, run_backfill
+from test_backfills import assert_backfill_runs_each_class_once
 from test_demo_sensors import INBOX_WORKSPACE
 
 pytestmark = pytest.mark.timeout(600)
@@ -97,15 +96,7 @@ def test_a_partitioned_materialization_is_stored_in_postgres(instance):
 
 def test_a_backfill_runs_one_run_per_class_on_postgres(instance):
     keys = [class_key(name) for name in load_classes("Kinetics-700-2020")[2:4]]
-    with workspace_context(instance, WORKSPACE) as context:
-        backfill_id = _launch(context, {"partitionNames": keys, "assetSelection": [{"path": ["search_queries"]}],
-                                        "fromFailure": False})
-        run_backfill(context, backfill_id)
-    assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-    assert sorted(partition_range(run) for run in runs) == sorted((key, key) for key in keys)  # a class a run
-    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-    assert instance.get_materialized_partitions(dg.AssetKey("search_queries")) == set(keys)
+    assert_backfill_runs_each_class_once(instance, keys, "search_queries")
 
 
 def test_a_sensor_tick_keeps_its_runs_and_cursor_in_postgres(instance, tmp_path, monkeypatch):
