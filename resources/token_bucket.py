@@ -1,10 +1,11 @@
-"""Token buckets: the arithmetic of a request budget, kept in memory or in a row of a shared SQLite file.
+"""Token buckets: the arithmetic of a request budget, kept in memory or in a row of the ledgers' database.
 
 Waiting is reservation-based: a caller that finds the bucket empty books its token (the bank goes negative)
 and sleeps until it is due, outside any lock, so concurrent callers queue in arrival order instead of polling.
-`TokenBucket` holds its bank in memory (one process; pure tests); `SqliteTokenBucket` holds it in a database
-row updated in a `BEGIN IMMEDIATE` transaction, so every process that opens the same file and name draws on
-one budget. Clock and sleep are injectable so the arithmetic is testable without time.
+`TokenBucket` holds its bank in memory (one process; pure tests); `SharedTokenBucket` holds it in a database
+row (a SQLite file or PostgreSQL) updated in a write transaction that excludes every other writer, so every
+process that opens the same database and name draws on one budget. Clock and sleep are injectable so the
+arithmetic is testable without time.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
-from pathlib import Path
 
-from resources.storage import connect_wal
+from resources.ledger_database import LedgerLocation, connect
 
 Change = Callable[[float], float]
 
@@ -96,20 +96,21 @@ class TokenBucket(Bucket):
             return tokens
 
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS rate_budgets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL)"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_budgets "
+           "(name TEXT PRIMARY KEY, tokens {real} NOT NULL, updated {real} NOT NULL)")
 
 
-class SqliteTokenBucket(Bucket):
-    """The budget `name` in the SQLite file at `path`, shared by every thread and process that opens it.
+class SharedTokenBucket(Bucket):
+    """The budget `name` in the database at `where`, shared by every thread and process that opens it.
 
-    Each take is one short write transaction (`BEGIN IMMEDIATE` serializes them across processes); the sleep
-    for a booked token happens after commit. The clock is wall time, which all processes of a machine (and
-    NTP-synchronized machines) share. A process killed while it waits loses only its booked token.
+    Each take is one short write transaction (one writer at a time, across processes); the sleep for a booked
+    token happens after commit. The clock is wall time, which all processes of a machine (and NTP-synchronized
+    machines) share. A process killed while it waits loses only its booked token.
     """
 
     def __init__(
         self,
-        path: Path,
+        where: LedgerLocation,
         name: str,
         rate_per_s: float,
         burst: float,
@@ -117,19 +118,17 @@ class SqliteTokenBucket(Bucket):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(rate_per_s, burst, clock, sleep)
-        self.path, self.name = Path(path), name
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.where, self.name = where, name
         with closing(self._connect()) as con:
-            con.execute(_SCHEMA)
+            con.create_schema(_SCHEMA)
 
     def _connect(self):
-        con = connect_wal(self.path, timeout=60.0)
-        con.execute("PRAGMA synchronous=NORMAL")  # a lost last update after a power cut only lends a few tokens
-        return con
+        # synchronous=NORMAL: a lost last update after a power cut only lends a few tokens
+        return connect(self.where, "rate_budgets", timeout=60.0, synchronous="NORMAL")
 
     def _transact(self, change: Change) -> float:
         with closing(self._connect()) as con:
-            con.execute("BEGIN IMMEDIATE")
+            con.begin_write()
             try:
                 now = self._clock()
                 row = con.execute("SELECT tokens, updated FROM rate_budgets WHERE name = ?", (self.name,)).fetchone()

@@ -16,7 +16,7 @@ from resources.rate_limit import YOUTUBE_RATE_PER_S, RateLimit
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.server import SandboxServer
 from resources.sandbox.world import DEMO_CLASSES, World, WorldConfig
-from resources.token_bucket import SqliteTokenBucket
+from resources.token_bucket import SharedTokenBucket
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,7 +31,7 @@ class FakeClock:
 
 def test_two_buckets_on_one_file_share_one_bank(tmp_path):
     clock = FakeClock()
-    first, second = (SqliteTokenBucket(tmp_path / "budgets.sqlite", "youtube", 2.0, 3, clock=clock,
+    first, second = (SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 2.0, 3, clock=clock,
                                        sleep=lambda s: None) for _ in range(2))
     assert first.try_acquire() and first.try_acquire() and second.try_acquire()
     assert not second.try_acquire() and not first.try_acquire()  # the burst is spent, whoever spent it
@@ -42,7 +42,7 @@ def test_two_buckets_on_one_file_share_one_bank(tmp_path):
 
 def test_reservations_queue_across_buckets_on_one_file(tmp_path):
     clock = FakeClock()
-    buckets = [SqliteTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 1, clock=clock, sleep=lambda s: None)
+    buckets = [SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 1, clock=clock, sleep=lambda s: None)
                for _ in range(2)]
     waits = [buckets[i % 2].acquire() for i in range(4)]  # the clock stands still: each books the next free second
     assert waits == pytest.approx([0.0, 1.0, 2.0, 3.0])
@@ -50,7 +50,7 @@ def test_reservations_queue_across_buckets_on_one_file(tmp_path):
 
 def test_budgets_of_other_names_are_independent(tmp_path):
     clock = FakeClock()
-    youtube, sandbox = (SqliteTokenBucket(tmp_path / "budgets.sqlite", name, 1.0, 1, clock=clock) for name in
+    youtube, sandbox = (SharedTokenBucket(tmp_path / "budgets.sqlite", name, 1.0, 1, clock=clock) for name in
                         ("youtube", "sandbox"))
     assert youtube.try_acquire() and sandbox.try_acquire()
     assert not youtube.try_acquire()
@@ -58,7 +58,7 @@ def test_budgets_of_other_names_are_independent(tmp_path):
 
 def test_a_clock_that_steps_back_refills_nothing(tmp_path):
     clock = FakeClock()
-    bucket = SqliteTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 2, clock=clock)
+    bucket = SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 2, clock=clock)
     assert bucket.try_acquire() and bucket.try_acquire()
     clock.now -= 3600
     assert bucket.available() == pytest.approx(0.0)

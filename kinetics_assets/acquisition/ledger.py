@@ -1,8 +1,9 @@
-"""The acquisition ledger: one SQLite row per requested clip, so reruns only redo what can still succeed.
+"""The acquisition ledger: one database row per requested clip, so reruns only redo what can still succeed.
 
 A row is `done` (with its store path), `permanent_failure` (never retried) or `transient_failure` (retried
 next run); attempts and downloads accumulate across runs, which is how a rerun proves it fetched nothing twice.
-WAL mode lets many worker threads (one connection, serialized) and a reader in another process share it.
+Many worker threads share one connection (serialized); on SQLite, WAL mode lets a reader in another process
+share the file, and on PostgreSQL (resources/ledger_database.py) every process of a deployment shares it.
 The key is the request's clip key (see clips.ClipRequest.key): the clip id when the window is given, the
 video id when localization chooses it, each under the request's store folder.
 """
@@ -12,11 +13,10 @@ from __future__ import annotations
 import datetime
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Self
 
 from kinetics_assets.acquisition.failures import FailureCategory
-from resources.storage import connect_wal
+from resources.ledger_database import LedgerLocation, connect
 
 STATUSES = ("done", "permanent_failure", "transient_failure")
 
@@ -26,8 +26,8 @@ CREATE TABLE IF NOT EXISTS clips (
     clip_id TEXT,
     youtube_id TEXT NOT NULL,
     relpath TEXT,
-    time_start REAL,
-    time_end REAL,
+    time_start {real},
+    time_end {real},
     status TEXT NOT NULL CHECK (status IN ('done', 'permanent_failure', 'transient_failure')),
     category TEXT,
     message TEXT,
@@ -81,15 +81,13 @@ def _now() -> str:
 
 
 class ClipLedger:
-    """The ledger file at `path` (created if missing); thread-safe; close() when done."""
+    """The ledger at `where` (a SQLite file or a PostgreSQL database; created if missing); thread-safe;
+    close() when done."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, where: LedgerLocation) -> None:
         self._lock = threading.Lock()
-        self._con = connect_wal(self.path, timeout=30.0, check_same_thread=False)
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.execute(_SCHEMA)
+        self._con = connect(where, "clips", timeout=30.0, synchronous="NORMAL", shared_by_threads=True)
+        self._con.create_schema(_SCHEMA)
 
     def get(self, clip_key: str) -> LedgerEntry | None:
         with self._lock:

@@ -4,8 +4,8 @@ A video is declared gone only after two permanent answers at least `gone_after` 
 edge cache's mistake or a video briefly set private, so production waits a week (`CurationPolicy.gone_after_s`)
 before a clip leaves the count. Transient, session-level (throttled, bot check) and not-yet-out answers say
 nothing about the video and never count; a later "available" answer resets everything. The history lives in
-SQLite (kept by the `Ledgers` resource), not in a sensor cursor, so it survives restarts and serves every sensor,
-schedule and run alike.
+the ledgers' database (a SQLite file or PostgreSQL, kept by the `Ledgers` resource), not in a sensor cursor, so
+it survives restarts and serves every sensor, schedule and run alike.
 
 Besides the append-only history the store keeps each video's current status (the fold of its answers, updated
 in the same transaction) and the roster of published clips the link-rot sensor rotates through, so a tick
@@ -18,10 +18,9 @@ import datetime
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from kinetics_assets.acquisition.failures import Failure
-from resources.storage import connect_wal
+from resources.ledger_database import LedgerLocation, connect
 
 AVAILABLE = "available"
 ANSWERS = (AVAILABLE, "permanent", "later", "transient", "session")  # "available" or the failure's persistence
@@ -33,7 +32,7 @@ CREATE TABLE IF NOT EXISTS availability_history (
     youtube_id TEXT NOT NULL,
     answer TEXT NOT NULL CHECK (answer IN {ANSWERS}),
     category TEXT,
-    reason TEXT
+    reason TEXT{{rowid}}
 );
 CREATE INDEX IF NOT EXISTS history_by_video ON availability_history (youtube_id, checked_at);
 CREATE INDEX IF NOT EXISTS history_by_time ON availability_history (checked_at);
@@ -122,14 +121,13 @@ class PublishedClip:
 
 
 class AvailabilityHistory:
-    """The history file at `path` (created if missing); thread-safe; close() when done."""
+    """The history at `where` (a SQLite file or a PostgreSQL database; created if missing); thread-safe;
+    close() when done."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, where: LedgerLocation) -> None:
         self._lock = threading.Lock()
-        self._con = connect_wal(self.path, timeout=30.0, check_same_thread=False)
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.executescript(_SCHEMA)
+        self._con = connect(where, "availability", timeout=30.0, synchronous="NORMAL", shared_by_threads=True)
+        self._con.create_schema(_SCHEMA)
 
     def close(self) -> None:
         self._con.close()
@@ -144,15 +142,18 @@ class AvailabilityHistory:
     def record(self, answer: Answer, at: datetime.datetime, gone_after: datetime.timedelta) -> VideoStatus:
         """Append the answer and fold it into the video's status, in one transaction; returns the new status."""
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
+            self._con.begin_write()
             try:
                 row = self._con.execute("SELECT status, permanent_since, category, reason FROM video_status "
                                         "WHERE youtube_id = ?", (answer.youtube_id,)).fetchone()
                 status = next_status(_status(row) if row else VideoStatus(), answer, at, gone_after)
-                self._con.execute("INSERT INTO availability_history VALUES (?, ?, ?, ?, ?)",
+                self._con.execute("INSERT INTO availability_history (checked_at, youtube_id, answer, category, "
+                                  "reason) VALUES (?, ?, ?, ?, ?)",
                                   (_iso(at), answer.youtube_id, answer.answer, answer.category, answer.reason))
                 self._con.execute(
-                    "INSERT OR REPLACE INTO video_status VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO video_status VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (youtube_id) DO UPDATE SET "
+                    "status = excluded.status, permanent_since = excluded.permanent_since, "
+                    "checked_at = excluded.checked_at, category = excluded.category, reason = excluded.reason",
                     (answer.youtube_id, status.status, status.permanent_since and _iso(status.permanent_since),
                      _iso(at), status.category, status.reason))
                 self._con.execute("COMMIT")
@@ -191,7 +192,7 @@ class AvailabilityHistory:
         """Published videos with one permanent answer old enough that a second one would confirm it."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT s.youtube_id FROM video_status s INDEXED BY suspects_by_age "
+                f"SELECT s.youtube_id FROM video_status s {self._con.indexed_by('suspects_by_age')} "
                 "WHERE s.status = 'suspect' AND s.permanent_since <= ? "
                 "AND EXISTS (SELECT 1 FROM published_clips p WHERE p.youtube_id = s.youtube_id) "
                 "ORDER BY s.permanent_since LIMIT ?",
@@ -211,14 +212,16 @@ class AvailabilityHistory:
         One transaction: a reader sees the old roster or the whole new one, never a half-loaded release."""
         count = 0
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
+            self._con.begin_write()
             try:
                 self._con.execute("DELETE FROM published_clips")
-                for chunk in clips:
-                    self._con.executemany("INSERT INTO published_clips (class_name, youtube_id) VALUES (?, ?)",
-                                          chunk)
+                for chunk in clips:  # positions 1, 2, ... in the order given
+                    self._con.executemany(
+                        "INSERT INTO published_clips (position, class_name, youtube_id) VALUES (?, ?, ?)",
+                        [(count + i, *clip) for i, clip in enumerate(chunk, start=1)])
                     count += len(chunk)
-                self._con.execute("INSERT OR REPLACE INTO published_release VALUES (1, ?)", (release,))
+                self._con.execute("INSERT INTO published_release VALUES (1, ?) "
+                                  "ON CONFLICT (one) DO UPDATE SET release = excluded.release", (release,))
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")
@@ -244,7 +247,7 @@ class AvailabilityHistory:
             published = self._con.execute(
                 "SELECT class_name, COUNT(*) FROM published_clips GROUP BY class_name").fetchall()
             gone = dict(self._con.execute(
-                "SELECT p.class_name, COUNT(*) FROM video_status s INDEXED BY gone_videos "
+                f"SELECT p.class_name, COUNT(*) FROM video_status s {self._con.indexed_by('gone_videos')} "
                 "JOIN published_clips p ON p.youtube_id = s.youtube_id WHERE s.status = 'gone' "
                 "GROUP BY p.class_name").fetchall())
         return {name: count - gone.get(name, 0) for name, count in published}

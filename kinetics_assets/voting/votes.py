@@ -15,7 +15,7 @@ exported, see tasks.py) and `annotations[]`, each annotation with `completed_by`
 `value.choices == [answer]`. A cancelled (skipped) annotation is not a vote.
 
 Every row ends up either as a vote or as a rejection naming the file, the row (`line N` for CSV,
-`[task].annotations[k]` for JSON) and the reason. The import ledger (SQLite) makes import append-only and
+`[task].annotations[k]` for JSON) and the reason. The import ledger (a SQLite file or PostgreSQL) makes import append-only and
 idempotent: a file is identified by the sha256 of its bytes, so the same bytes twice add nothing, while a changed
 file is a new file whose votes are added (repeats of votes already held are rejected as duplicates).
 """
@@ -26,7 +26,6 @@ import csv
 import hashlib
 import io
 import json
-import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from kinetics_assets.voting.tasks import ANSWERS
-from resources.storage import connect_wal
+from resources.ledger_database import LedgerConnection, LedgerLocation, connect
 
 VOTE_FIELDS = ("task_id", "rater_id", "answer", "submitted_at")
 VOTE_COLUMNS = [*VOTE_FIELDS, "source_file", "row"]
@@ -232,32 +231,32 @@ class ImportReport:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT PRIMARY KEY, source_file TEXT NOT NULL, imported_at TEXT NOT NULL,
-    votes_added INTEGER NOT NULL, rejected INTEGER NOT NULL);
+    votes_added INTEGER NOT NULL, rejected INTEGER NOT NULL{rowid});
 CREATE TABLE IF NOT EXISTS votes (
     task_id TEXT NOT NULL, rater_id TEXT NOT NULL, answer TEXT NOT NULL, submitted_at TEXT NOT NULL,
     source_file TEXT NOT NULL, row TEXT NOT NULL, file_sha256 TEXT NOT NULL REFERENCES files(sha256),
-    PRIMARY KEY (task_id, rater_id));
+    PRIMARY KEY (task_id, rater_id){rowid});
 CREATE TABLE IF NOT EXISTS rejections (
     file_sha256 TEXT NOT NULL REFERENCES files(sha256), source_file TEXT NOT NULL, row TEXT NOT NULL,
-    reason TEXT NOT NULL);
+    reason TEXT NOT NULL{rowid});
 """
 
 
-def _known_file(con: sqlite3.Connection, digest: str) -> bool:
+def _known_file(con: LedgerConnection, digest: str) -> bool:
     return con.execute("SELECT 1 FROM files WHERE sha256 = ?", (digest,)).fetchone() is not None
 
 
 class VoteLedger:
-    """Append-only store of imported vote files and their votes (SQLite, so per-class runs may import at once)."""
+    """Append-only store of imported vote files and their votes at `where` (a SQLite file or a PostgreSQL
+    database), so per-class runs may import at once."""
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, where: LedgerLocation):
+        self.where = where
         with closing(self._connect()) as con:
-            con.executescript(_SCHEMA)
+            con.create_schema(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        return connect_wal(self.path)
+    def _connect(self) -> LedgerConnection:
+        return connect(self.where, "votes")
 
     def import_file(self, name: str, data: bytes, known_tasks: Collection[str]) -> ImportReport:
         """Import one file's votes unless these exact bytes were imported before; all in one transaction."""
@@ -269,7 +268,7 @@ class VoteLedger:
         parsed = parse_vote_file(name, data, known_tasks)
         con = self._connect()
         try:
-            con.execute("BEGIN IMMEDIATE")
+            con.begin_write()
             if _known_file(con, digest):  # imported by a concurrent run meanwhile
                 con.execute("ROLLBACK")
                 return skipped
@@ -284,11 +283,12 @@ class VoteLedger:
                     fresh.append(vote)
             rejected = pd.concat([parsed.rejected, pd.DataFrame(repeats, columns=REJECTED_COLUMNS)],
                                  ignore_index=True)
-            con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO files (sha256, source_file, imported_at, votes_added, rejected) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         (digest, name, datetime.now(UTC).isoformat(), len(fresh), len(rejected)))
-            con.executemany("INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            con.executemany(f"INSERT INTO votes ({', '.join(VOTE_COLUMNS)}, file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(*(v[c] for c in VOTE_COLUMNS), digest) for v in fresh])
-            con.executemany("INSERT INTO rejections VALUES (?, ?, ?, ?)",
+            con.executemany(f"INSERT INTO rejections (file_sha256, {', '.join(REJECTED_COLUMNS)}) VALUES (?, ?, ?, ?)",
                             [(digest, r.source_file, r.row, r.reason) for r in rejected.itertuples(index=False)])
             con.execute("COMMIT")
         except BaseException:
@@ -301,15 +301,16 @@ class VoteLedger:
 
     def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
         with closing(self._connect()) as con:
-            return pd.read_sql_query(sql, con, params=params)
+            return con.frame(sql, params)
 
     def votes(self, task_ids: Collection[str] | None = None) -> pd.DataFrame:
         """Every vote held (VOTE_COLUMNS), optionally only those on `task_ids`, in import order."""
         columns = ", ".join(VOTE_COLUMNS)
         if task_ids is None:
             return self._frame(f"SELECT {columns} FROM votes ORDER BY rowid")
-        return self._frame(f"SELECT {columns} FROM votes WHERE task_id IN (SELECT value FROM json_each(?)) "
-                           "ORDER BY rowid", (json.dumps(sorted(task_ids)),))
+        with closing(self._connect()) as con:
+            among, values = con.any_of("task_id", task_ids)
+            return con.frame(f"SELECT {columns} FROM votes WHERE {among} ORDER BY rowid", (values,))
 
     def rejections(self) -> pd.DataFrame:
         return self._frame(f"SELECT {', '.join(REJECTED_COLUMNS)} FROM rejections ORDER BY rowid")
