@@ -1,13 +1,16 @@
 """The one place where a profile picks the resources: ``KINETICS_PROFILE`` (default ``sandbox``).
 
 ``sandbox`` keeps everything under ``KINETICS_HOME`` (default ``./var``) and talks to the local sandbox platform;
-production profiles (GCS, Postgres, YouTube) plug in here as they are built.
+``gcp`` keeps asset values, artefacts, clips and the crowd exchange in a GCS bucket (resources/gcs_storage.py) and
+talks to YouTube, or to the sandbox when ``KINETICS_GCP_WORLD=sandbox`` (the demo on the GCS emulator).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import dagster as dg
 
 from kinetics_assets.data_files import data_path
 from kinetics_assets.policy import CurationPolicy
@@ -16,6 +19,7 @@ from resources.accelerator import InProcessAccelerator
 from resources.clip_store import LocalClipStore
 from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
+from resources.geography import youtube_data_api
 from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
 from resources.sandbox.geography import SandboxDataApi
@@ -97,7 +101,76 @@ def _sandbox_resources() -> dict:
     }
 
 
-PROFILES = {"sandbox": _sandbox_resources}
+# The gcp profile: everything the pipeline stores goes to this bucket (through dagster-gcp), read from the
+# environment when a run starts; GCS credentials are the environment's too (Application Default Credentials: a
+# pod's Workload Identity, GOOGLE_APPLICATION_CREDENTIALS; none against STORAGE_EMULATOR_HOST).
+GCS_BUCKET_ENV = "KINETICS_GCS_BUCKET"
+GCP_PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
+# "sandbox": the gcp profile talks to the sandbox platform, crowd and Data API (the demo on the GCS emulator);
+# anything else (the default) to YouTube.
+GCP_WORLD_ENV = "KINETICS_GCP_WORLD"
+# Production's previous edition: the folder holding the official train.csv, validate.csv and test.csv.
+EDITION_DIR_ENV = "KINETICS_EDITION_DIR"
+PRODUCTION_EDITION = "Kinetics-700-2020"
+# Secrets of the production platform, passed as dg.EnvVar when set (their values never enter config or logs).
+PLATFORM_SECRET_ENVS = {"cookie_file": "KINETICS_COOKIE_FILE", "proxy": "KINETICS_PROXY"}
+
+
+def gcp_ledgers(home: Path) -> Ledgers:
+    """The gcp profile's ledgers (and with them the shared rate budget): local SQLite files for now; the production
+    database (PostgreSQL, issue 15) plugs in here."""
+    return Ledgers(root=str(home / "ledgers"))
+
+
+def gcs_storage(home: Path) -> dict:
+    """Asset values, artefacts, clips and the crowd exchange in the bucket; local files only as a download cache."""
+    from dagster_gcp import GCSResource
+
+    from resources.gcs_storage import GCSArtifactStore, GCSBucket, GCSClipStore, GCSCrowdInbox, GCSParquetIOManager
+
+    bucket = GCSBucket(gcs=GCSResource(project=dg.EnvVar(GCP_PROJECT_ENV)), name=dg.EnvVar(GCS_BUCKET_ENV),
+                       cache_dir=str(home / "cache" / "gcs"))
+    return {
+        "io_manager": GCSParquetIOManager(bucket=bucket),
+        "artifacts": GCSArtifactStore(bucket=bucket),
+        "clip_store": GCSClipStore(bucket=bucket),
+        "crowd_inbox": GCSCrowdInbox(bucket=bucket),
+    }
+
+
+def _youtube_world(home: Path) -> dict:
+    """YouTube, the Data API and the note's thresholds; the edition replenished is the official download."""
+    from resources.video_platform import YouTubePlatform
+
+    ledgers = gcp_ledgers(home)
+    secrets = {field: dg.EnvVar(name) for field, name in PLATFORM_SECRET_ENVS.items() if name in os.environ}
+    edition = Path(os.environ.get(EDITION_DIR_ENV, home / "editions" / PRODUCTION_EDITION))
+    return {
+        "policy": CurationPolicy(),
+        "video_platform": YouTubePlatform(**secrets),
+        "data_api": youtube_data_api(),
+        "ledgers": ledgers,
+        "rate_limit": RateLimit(ledgers=ledgers),
+        "benchmark": BenchmarkSettings(compilation_cache=str(home / "cache" / "jax")),
+        "accelerator": InProcessAccelerator(),
+        "editions": EditionCatalog(
+            editions=[EditionFiles(name=PRODUCTION_EDITION, taxonomy=PRODUCTION_EDITION,
+                                   files=[str(edition / name) for name in ("train.csv", "validate.csv", "test.csv")])],
+            current=PRODUCTION_EDITION,
+            how_to_create=f"download the edition's CSVs into a folder and set {EDITION_DIR_ENV} to it",
+        ),
+    }
+
+
+def _gcp_resources() -> dict:
+    """Storage on GCS; the platform, crowd and Data API of the sandbox when KINETICS_GCP_WORLD=sandbox, else
+    YouTube's. Ledgers stay local (see gcp_ledgers)."""
+    home = kinetics_home()
+    world = _sandbox_resources() if os.environ.get(GCP_WORLD_ENV) == "sandbox" else _youtube_world(home)
+    return {**world, **gcs_storage(home)}
+
+
+PROFILES = {"sandbox": _sandbox_resources, "gcp": _gcp_resources}
 
 
 def active_profile() -> str:

@@ -6,10 +6,13 @@ so a crash never leaves a file that looks finished.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -58,7 +61,34 @@ def _safe_relative(relpath: str) -> Path:
     return relative
 
 
-class LocalArtifactStore(dg.ConfigurableResource):
+class ArtifactStore(dg.ConfigurableResource):
+    """Interface of the artefact store (see LocalArtifactStore and resources/gcs_storage.py's GCS one)."""
+
+    def write_bytes(self, relpath: str, data: bytes) -> Path | str:
+        """Store ``data`` at ``relpath`` atomically; returns where it went (a local path or an object URI)."""
+        raise NotImplementedError(f"{type(self).__name__} must define write_bytes")
+
+    def path(self, relpath: str) -> Path:
+        """A local path holding ``relpath``'s current content (a file or a folder), for code that reads files."""
+        raise NotImplementedError(f"{type(self).__name__} must define path")
+
+    def folder(self, relpath: str) -> contextlib.AbstractContextManager[Path]:
+        """A local folder holding ``relpath``'s content, for code that writes a tree of files; what the block
+        adds or changes is stored when it ends without error."""
+        raise NotImplementedError(f"{type(self).__name__} must define folder")
+
+    def link(self, location: Path | str) -> dg.MetadataValue:
+        """Catalog metadata pointing at a stored file or folder (what ``write_*``, ``path`` or ``folder`` gave)."""
+        raise NotImplementedError(f"{type(self).__name__} must define link")
+
+    def write_text(self, relpath: str, text: str) -> Path | str:
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def write_csv(self, relpath: str, frame: pd.DataFrame) -> Path | str:
+        return self.write_text(relpath, frame.to_csv(index=False))
+
+
+class LocalArtifactStore(ArtifactStore):
     """Reports, tables and plots that a curator opens: one folder tree under ``root``."""
 
     root: str
@@ -69,28 +99,46 @@ class LocalArtifactStore(dg.ConfigurableResource):
     def write_bytes(self, relpath: str, data: bytes) -> Path:
         return atomic_write_bytes(self.path(relpath), data)
 
-    def write_text(self, relpath: str, text: str) -> Path:
-        return self.write_bytes(relpath, text.encode("utf-8"))
+    def link(self, location: Path | str) -> dg.MetadataValue:
+        return dg.MetadataValue.path(str(location))
 
-    def write_csv(self, relpath: str, frame: pd.DataFrame) -> Path:
-        return self.write_text(relpath, frame.to_csv(index=False))
+    @contextlib.contextmanager
+    def folder(self, relpath: str) -> Iterator[Path]:
+        """The folder itself: what is written into it is stored already."""
+        path = self.path(relpath)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
 
 
-class LocalParquetIOManager(dg.ConfigurableIOManager):
-    """Asset values are DataFrames, stored as ``{base_dir}/{asset key}/{partition or _}.parquet``."""
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Asset values are DataFrames, stored as parquet at ``{asset key}/{partition or _}.parquet`` (with their column
+    schema in the catalog); where those bytes live is the subclass's ``_write`` / ``_read``."""
 
-    base_dir: str
+    def _write(self, parts: tuple[str, ...], data: bytes) -> str:
+        """Store ``data`` at ``parts`` atomically; returns where it went (shown in the catalog)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _write")
 
-    def _path(self, context: dg.OutputContext | dg.InputContext, partition_key: str | None) -> Path:
-        return Path(self.base_dir, *context.asset_key.path, f"{partition_key or '_'}.parquet")
+    def _read(self, parts: tuple[str, ...]) -> bytes | None:
+        """The bytes at ``parts``, None when nothing is stored there."""
+        raise NotImplementedError(f"{type(self).__name__} must define _read")
+
+    @staticmethod
+    def _parts(context: dg.OutputContext | dg.InputContext, partition_key: str | None) -> tuple[str, ...]:
+        return (*context.asset_key.path, f"{partition_key or '_'}.parquet")
+
+    def _load(self, context: dg.InputContext, partition_key: str | None) -> pd.DataFrame:
+        data = self._read(self._parts(context, partition_key))
+        if data is None:
+            where = f" partition {partition_key}" if partition_key else ""
+            raise FileNotFoundError(f"{context.asset_key.to_user_string()}{where} is not materialized yet")
+        return pd.read_parquet(io.BytesIO(data))
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, not a DataFrame")
         partition = context.partition_key if context.has_partition_key else None
-        path = self._path(context, partition)
-        atomic_write_bytes(path, obj.to_parquet(index=False))
-        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path)),
+        where = self._write(self._parts(context, partition), obj.to_parquet(index=False))
+        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(where),
                                      "dagster/column_schema": column_schema(obj)})  # the catalog's columns
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
@@ -100,12 +148,25 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
         with votes), so "all partitions" means the classes processed; the count is logged.
         """
         if not context.has_asset_partitions:
-            return pd.read_parquet(self._path(context, None))
+            return self._load(context, None)
         keys = context.asset_partition_keys
         if len(keys) == 1:
-            return pd.read_parquet(self._path(context, keys[0]))
-        paths = [path for path in (self._path(context, key) for key in keys) if path.exists()]
-        context.log.info(f"{context.asset_key.to_user_string()}: {len(paths)} of {len(keys)} partitions materialized")
-        if not paths:
+            return self._load(context, keys[0])
+        found = [data for data in (self._read(self._parts(context, key)) for key in keys) if data is not None]
+        context.log.info(f"{context.asset_key.to_user_string()}: {len(found)} of {len(keys)} partitions materialized")
+        if not found:
             raise FileNotFoundError(f"no partition of {context.asset_key.to_user_string()} is materialized yet")
-        return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+        return pd.concat([pd.read_parquet(io.BytesIO(data)) for data in found], ignore_index=True)
+
+
+class LocalParquetIOManager(ParquetIOManager):
+    """Asset values under ``base_dir`` on the local filesystem."""
+
+    base_dir: str
+
+    def _write(self, parts: tuple[str, ...], data: bytes) -> str:
+        return str(atomic_write_bytes(Path(self.base_dir, *parts), data))
+
+    def _read(self, parts: tuple[str, ...]) -> bytes | None:
+        path = Path(self.base_dir, *parts)
+        return path.read_bytes() if path.is_file() else None

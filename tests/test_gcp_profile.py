@@ -1,18 +1,127 @@
-"""The gcp profile against a real GCS JSON API (gcp-storage-emulator on 127.0.0.1)."""
+"""The gcp profile against a real GCS JSON API (gcp-storage-emulator on 127.0.0.1): its storage resources, and a
+two-class slice of the pipeline through to a release that lands in the bucket, nothing of it on the local disk
+but the download cache."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+
+import dagster as dg
+import pandas as pd
+import pytest
 from google.cloud import storage
 
+from kinetics_assets.definitions import STAGES
+from kinetics_assets.partitions import class_key
+from kinetics_assets.voting.assets import vote_inbox_sensor
+from resources.gcs_storage import GCSArtifactStore, GCSClipStore, GCSCrowdInbox, GCSParquetIOManager, checked_name
+from resources.profiles import GCP_PROJECT_ENV, GCP_WORLD_ENV, GCS_BUCKET_ENV, gcs_storage, resources_for
+from resources.sandbox.crowd import SandboxCrowd
+from resources.sandbox.edition import write_previous_edition
+from resources.sandbox.resource import SandboxPlatform
+from resources.sandbox.world import World
+from sandbox_pipeline import sandbox_resources
 from tests.gcs_emulator import gcs_emulator
 
+CLASSES = ["stacking dice", "luge"]
+POLICY = resources_for("sandbox")["policy"]
+LOCAL_STORES = ("assets", "artifacts", "clips", "crowd")  # where the sandbox profile keeps what gcp puts in GCS
 
-def test_emulator_round_trips_an_object_through_the_google_client(monkeypatch):
+
+@pytest.fixture()
+def emulator(monkeypatch):
+    with gcs_emulator() as running:
+        for name, value in {**running.environment(), GCS_BUCKET_ENV: running.bucket,
+                            GCP_PROJECT_ENV: "kinetics-test"}.items():
+            monkeypatch.setenv(name, value)
+        yield running
+
+
+def _objects(emulator) -> dict[str, storage.Blob]:
+    return {blob.name: blob for blob in storage.Client().list_blobs(emulator.bucket)}
+
+
+def _resolved(resource):
+    """The resource with its dg.EnvVar fields read, as Dagster hands it to an asset."""
+    with dg.build_resources({"it": resource}) as built:
+        return built.it
+
+
+def test_emulator_round_trips_an_object_through_the_google_client(emulator):
     """The harness every gcp test stands on: google-cloud-storage reaches the emulator, not Google."""
     payload = bytes(range(256)) * 4000  # 1 MB, every byte value
-    with gcs_emulator(bucket="round-trip") as emulator:
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
-        client = storage.Client(project="test-project")
-        client.bucket(emulator.bucket).blob("dir/object with space.bin").upload_from_string(payload)
-        assert [b.name for b in client.list_blobs(emulator.bucket)] == ["dir/object with space.bin"]
-        assert client.bucket(emulator.bucket).blob("dir/object with space.bin").download_as_bytes() == payload
+    client = storage.Client()
+    client.bucket(emulator.bucket).blob("dir/object with space.bin").upload_from_string(payload)
+    assert list(_objects(emulator)) == ["dir/object with space.bin"]
+    assert client.bucket(emulator.bucket).blob("dir/object with space.bin").download_as_bytes() == payload
+
+
+def test_the_gcp_profile_stores_everything_in_the_bucket_from_the_environment(emulator, monkeypatch):
+    monkeypatch.setenv(GCP_WORLD_ENV, "sandbox")
+    resources = resources_for("gcp")
+    assert isinstance(resources["io_manager"], GCSParquetIOManager)
+    assert isinstance(resources["artifacts"], GCSArtifactStore)
+    assert isinstance(resources["clip_store"], GCSClipStore)
+    assert isinstance(resources["crowd_inbox"], GCSCrowdInbox)
+    assert isinstance(resources["video_platform"], SandboxPlatform)
+    # the bucket and project are read when a run starts, never written into the configuration
+    assert resources["artifacts"].bucket.name == dg.EnvVar(GCS_BUCKET_ENV)
+    assert _resolved(resources["artifacts"]).bucket.name == emulator.bucket
+    monkeypatch.delenv(GCP_WORLD_ENV)
+    assert type(resources_for("gcp")["video_platform"]).__name__ == "YouTubePlatform"
+
+
+@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "a\nb", "é" * 513])
+def test_object_names_are_checked_before_any_request(bad):
+    with pytest.raises(ValueError, match="object path"):
+        checked_name(bad)
+
+
+def test_a_clip_path_outside_the_store_is_refused_like_the_local_store(emulator, tmp_path):
+    clips = _resolved(gcs_storage(tmp_path)["clip_store"])
+    for bad in ("../x.mp4", ".staging/x.mp4", "train/../../x.mp4"):
+        with pytest.raises(ValueError, match="clip path"):
+            clips.exists(bad)
+    assert _objects(emulator) == {}
+
+
+def test_a_clip_is_uploaded_from_staging_and_read_through_the_cache(emulator, tmp_path):
+    clips = _resolved(gcs_storage(tmp_path)["clip_store"])
+    with clips.staging() as stage:
+        (stage / "clip.mp4").write_bytes(b"clip")
+        assert clips.put(stage / "clip.mp4", "train/luge/a.mp4") == f"gs://{emulator.bucket}/clips/train/luge/a.mp4"
+    assert _objects(emulator)["clips/train/luge/a.mp4"].download_as_bytes() == b"clip"
+    assert clips.exists("train/luge/a.mp4") and not clips.exists("train/luge/b.mp4")
+    assert clips.path("train/luge/a.mp4").read_bytes() == b"clip"
+    other_machine = _resolved(gcs_storage(tmp_path / "other")["clip_store"])  # an empty cache downloads it
+    assert other_machine.path("train/luge/a.mp4").read_bytes() == b"clip"
+    assert not (tmp_path / "clips").exists() and not any((tmp_path / "cache").rglob("*.partial"))
+
+
+def test_a_folder_is_uploaded_manifest_and_pointer_last_and_only_what_changed(emulator, tmp_path):
+    """(gcp-storage-emulator ignores generation preconditions, so the create-only and lost-update guards are
+    GCS's to enforce and are not exercised here.)"""
+    artifacts = _resolved(gcs_storage(tmp_path)["artifacts"])
+    with artifacts.folder("releases") as releases:
+        (releases / "r-1" / "train").mkdir(parents=True)
+        (releases / "r-1" / "train" / "clip.mp4").write_bytes(b"clip")
+        (releases / "r-1" / "manifest.json").write_text("{}")
+        (releases / "r-1" / "train.csv").write_text("rows")
+        (releases / "LATEST").write_text("r-1\n")
+        (releases / ".r-2.partial-x").mkdir()  # work in progress stays local
+        (releases / ".r-2.partial-x" / "train.csv").write_text("half")
+    objects = _objects(emulator)
+    prefix = "artifacts/releases/"
+    assert sorted(objects) == [prefix + name for name in ("LATEST", "r-1/manifest.json", "r-1/train.csv",
+                                                          "r-1/train/clip.mp4")]
+    order = sorted(objects, key=lambda name: int(objects[name].generation))
+    assert order[-2:] == [prefix + "r-1/manifest.json", prefix + "LATEST"]
+    elsewhere = _resolved(gcs_storage(tmp_path / "other")["artifacts"])  # another machine's cache
+    assert (elsewhere.path("releases") / "r-1" / "train.csv").read_text() == "rows"
+    with elsewhere.folder("releases") as releases:
+        (releases / "LATEST").write_text("r-2\n")
+    after = _objects(emulator)
+    assert [name for name in after if after[name].generation != objects[name].generation] == [prefix + "LATEST"]
+    assert artifacts.path("releases/LATEST").read_text() == "r-2\n"  # the first cache catches up

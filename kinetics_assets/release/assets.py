@@ -50,7 +50,7 @@ from resources.rate_limit import RateLimit
 from resources.storage import LocalArtifactStore
 
 GROUP = "release"
-OVERRIDES = "dedup/overrides.csv"
+DEDUP = "dedup"  # the reviewer's overrides.csv, the cluster sheets and the overrides template
 CLIP_COLUMNS = ["item_id", "class_name", "origin", "youtube_id", "path", "height"]
 
 
@@ -104,14 +104,15 @@ def duplicate_clusters(
         for item in ids
     ]
     matches = find_matches([prints[item] for item in ids])
-    overrides_path = artifacts.path(OVERRIDES)
-    overrides = read_overrides(overrides_path) if overrides_path.exists() else []
-    decisions = decide(items, matches, overrides)
-    decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
-    sheets = write_cluster_sheets(
-        decisions, {item: Path(clips.at[item, "path"]) for item in decisions["clip_id"]}, artifacts.path("dedup/clusters")
-    )
-    template = write_overrides_template(decisions, artifacts.path("dedup/overrides_template.csv"))
+    with artifacts.folder(DEDUP) as dedup:  # what is written here is stored when the block ends
+        overrides_path = dedup / "overrides.csv"
+        overrides = read_overrides(overrides_path) if overrides_path.exists() else []
+        decisions = decide(items, matches, overrides)
+        decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
+        sheets = write_cluster_sheets(
+            decisions, {item: Path(clips.at[item, "path"]) for item in decisions["clip_id"]}, dedup / "clusters"
+        )
+        template = write_overrides_template(decisions, dedup / "overrides_template.csv")
     dropped = decisions[~decisions["keep"].astype(bool)]  # no clusters: an empty object column, not a mask
     return dg.Output(
         decisions,
@@ -122,7 +123,7 @@ def duplicate_clusters(
             "clips_dropped": len(dropped),
             "overrides_applied": len(overrides),
             "dropped": table(dropped[["clip_id", "class_name", "keeper_id", "reason"]], limit=50),
-            "cluster_sheets": dg.MetadataValue.path(str(artifacts.path("dedup/clusters"))),
+            "cluster_sheets": dg.MetadataValue.path(str(dedup / "clusters")),
             "first_sheet": dg.MetadataValue.path(str(sheets[0])) if sheets else "no clusters",
             "overrides_template": dg.MetadataValue.path(str(template)),
             "overrides_file": dg.MetadataValue.path(str(overrides_path)),
@@ -289,7 +290,8 @@ def edition_expectations(
     classes = sorted(current_rows(edition_annotations, editions)["label"].dropna().unique())
     from expectations.validate import validate_edition  # GX loads only when the checks run
 
-    validation = validate_edition(edition_splits, edition_rules(policy, classes), artifacts.path("release/data_docs"))
+    with artifacts.folder("release/data_docs") as docs:
+        validation = validate_edition(edition_splits, edition_rules(policy, classes), docs)
     for name in SUITE_NAMES:
         outcome = validation.suites[name]
         failing = outcome.failing_rows()
@@ -332,14 +334,15 @@ def edition_release(
     checked = checked_statuses(edition_availability)
     gone = gone_videos(previous["youtube_id"], checked, ledgers)
     classes = tuple(sorted(previous["label"].dropna().unique()))
-    release = publish_release(
-        edition_splits.drop(columns="origin"),
-        artifacts.path(RELEASES),
-        stem=release_stem(editions),
-        classes=classes,
-        source=Parent(editions.current, previous),
-        gone_among=lambda videos: gone_videos(videos, checked, ledgers),
-    )
+    with artifacts.folder(RELEASES) as releases:  # on GCS: uploaded, manifest and LATEST last, when it ends
+        release = publish_release(
+            edition_splits.drop(columns="origin"),
+            releases,
+            stem=release_stem(editions),
+            classes=classes,
+            source=Parent(editions.current, previous),
+            gone_among=lambda videos: gone_videos(videos, checked, ledgers),
+        )
     stats = table1(edition_splits.assign(edition=release.name), release.name)
     before = table1(previous[~previous["youtube_id"].isin(gone)], f"{editions.current} (surviving)")
     paper = table1_beside_paper(stats)
