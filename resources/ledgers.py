@@ -26,10 +26,11 @@ class Ledgers(ConfigurableResource):
     """The ledgers under `root` or in the database at `url` (exactly one); every process of a deployment must
     be given the same one."""
 
-    root: str | None = Field(default=None, description="Folder of the ledgers' SQLite files, shared by every run "
-                                                        "of the deployment.")
+    root: str | None = Field(default=None, description="Folder of the ledgers' SQLite files, shared by every "
+                                                        "run of the deployment.")
     url: str | None = Field(default=None, description="PostgreSQL URL of the ledgers' database instead of a "
-                                                      f"folder; give it from the environment: EnvVar({DATABASE_URL_ENV!r}).")
+                                                      "folder; give it from the environment: "
+                                                      f"EnvVar({DATABASE_URL_ENV!r}).")
 
     @model_validator(mode="after")
     def _one_place(self) -> Ledgers:

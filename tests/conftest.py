@@ -12,6 +12,7 @@ os.environ["DAGSTER_HOME"] = str(_RUN_HOME / "dagster_home")
 os.environ.setdefault("KINETICS_PROFILE", "sandbox")
 
 from kinetics_assets.instance import ensure_dagster_home  # noqa: E402  (reads the environment set above)
+from ledger_backends import ledger_backend, ledger_server  # noqa: E402,F401  (ledger tests on SQLite and PostgreSQL)
 
 ensure_dagster_home()
 

@@ -61,8 +61,8 @@ class ScriptedPlatform:
 
 
 @pytest.fixture
-def history(tmp_path):
-    with AvailabilityHistory(tmp_path / "availability.sqlite") as store:
+def history(ledger_backend):
+    with AvailabilityHistory(ledger_backend.location()) as store:
         yield store
 
 
@@ -102,8 +102,8 @@ def test_an_available_answer_between_two_permanent_ones_restarts_the_wait():
     assert status.status == "suspect" and status.permanent_since == T0 + WEEK + datetime.timedelta(days=1)
 
 
-def test_the_history_survives_a_restart(tmp_path):
-    path = tmp_path / "availability.sqlite"
+def test_the_history_survives_a_restart(ledger_backend):
+    path = ledger_backend.location()
     with AvailabilityHistory(path) as first:
         first.record(Answer("aaaaaaaaaaa", "permanent", "removed", "gone"), T0, WEEK)
     with AvailabilityHistory(path) as second:
@@ -269,8 +269,8 @@ def sandbox(tmp_path_factory):
     return root, release, gone, path
 
 
-def sensor_resources(root, clock: datetime.date, **policy) -> dict:
-    ledgers = Ledgers(root=str(root / "ledgers"))
+def sensor_resources(root, clock: datetime.date, ledgers: Ledgers | None = None, **policy) -> dict:
+    ledgers = ledgers or Ledgers(root=str(root / "ledgers"))
     return {
         "ledgers": ledgers,
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=200, burst=50),
@@ -285,34 +285,40 @@ def run_tick(instance, resources, cursor=None):
         return result, result.cursor
 
 
-def test_the_sensor_finds_link_rot_confirms_it_and_requests_one_replenishment_per_short_class(sandbox):
+def test_the_sensor_finds_link_rot_confirms_it_and_requests_one_replenishment_per_short_class(sandbox,
+                                                                                               ledger_backend):
     root, release, gone, path = sandbox
+    ledgers = ledger_backend.ledgers()  # the ledgers every tick of this deployment is given
     available = {label: int((release["label"] == label).sum()) - len(gone[label]) for label in CLASSES}
     short, at_minimum = sorted(CLASSES, key=lambda label: available[label])
     assert available[short] < available[at_minimum]
     minimum = available[at_minimum]
     assert (release.groupby("label").size() >= minimum).all() and available[short] < minimum
     instance = dg.DagsterInstance.ephemeral()
-    skipped, _ = run_tick(instance, sensor_resources(root, LATER, minimum_clips_per_class=minimum))
+
+    def tick_on(clock, cursor=None):
+        return run_tick(instance, sensor_resources(root, clock, ledgers, minimum_clips_per_class=minimum), cursor)
+
+    skipped, _ = tick_on(LATER)
     assert skipped.skip_reason is not None  # nothing published yet
     instance.report_runless_asset_event(
         dg.AssetMaterialization("edition_release", metadata={"path": dg.MetadataValue.path(str(path))}))
 
-    still_there, cursor = run_tick(instance, sensor_resources(root, PUBLISHED_ON, minimum_clips_per_class=minimum))
+    still_there, cursor = tick_on(PUBLISHED_ON)
     assert still_there.run_requests == [] and RotationCursor.parse(cursor).position == len(release)
 
-    first, cursor = run_tick(instance, sensor_resources(root, LATER, minimum_clips_per_class=minimum), cursor)
+    first, cursor = tick_on(LATER, cursor)
     assert first.run_requests == []  # one permanent answer is not enough
-    with Ledgers(root=str(root / "ledgers")).availability_history() as history:
+    with ledgers.availability_history() as history:
         statuses = history.statuses(release["youtube_id"])
     assert {v for v, s in statuses.items() if s.status == "suspect"} == set().union(*gone.values())
 
-    second, cursor = run_tick(instance, sensor_resources(root, LATER, minimum_clips_per_class=minimum), cursor)
+    second, cursor = tick_on(LATER, cursor)
     assert [(r.partition_key, r.tags["kinetics/available_clips"]) for r in second.run_requests] == [
         (class_key(short), str(available[short]))]  # the class exactly at the minimum is not replenished
-    third, _ = run_tick(instance, sensor_resources(root, LATER, minimum_clips_per_class=minimum), cursor)
+    third, _ = tick_on(LATER, cursor)
     assert [r.run_key for r in third.run_requests] == [r.run_key for r in second.run_requests]
-    with Ledgers(root=str(root / "ledgers")).availability_history() as history:
+    with ledgers.availability_history() as history:
         reasons = {s.category for v, s in history.statuses(release["youtube_id"]).items() if s.status == "gone"}
     assert reasons and reasons <= {"removed", "private", "account_terminated", "copyright", "country_blocked",
                                    "sign_in_required", "unavailable"}

@@ -29,10 +29,10 @@ class FakeClock:
         return self.now
 
 
-def test_two_buckets_on_one_file_share_one_bank(tmp_path):
-    clock = FakeClock()
-    first, second = (SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 2.0, 3, clock=clock,
-                                       sleep=lambda s: None) for _ in range(2))
+def test_two_buckets_on_one_database_share_one_bank(ledger_backend):
+    clock, where = FakeClock(), ledger_backend.location()
+    first, second = (SharedTokenBucket(where, "youtube", 2.0, 3, clock=clock, sleep=lambda s: None)
+                     for _ in range(2))
     assert first.try_acquire() and first.try_acquire() and second.try_acquire()
     assert not second.try_acquire() and not first.try_acquire()  # the burst is spent, whoever spent it
     clock.now += 0.5
@@ -40,25 +40,23 @@ def test_two_buckets_on_one_file_share_one_bank(tmp_path):
     assert first.available() == pytest.approx(1.0)
 
 
-def test_reservations_queue_across_buckets_on_one_file(tmp_path):
-    clock = FakeClock()
-    buckets = [SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 1, clock=clock, sleep=lambda s: None)
-               for _ in range(2)]
+def test_reservations_queue_across_buckets_on_one_database(ledger_backend):
+    clock, where = FakeClock(), ledger_backend.location()
+    buckets = [SharedTokenBucket(where, "youtube", 1.0, 1, clock=clock, sleep=lambda s: None) for _ in range(2)]
     waits = [buckets[i % 2].acquire() for i in range(4)]  # the clock stands still: each books the next free second
     assert waits == pytest.approx([0.0, 1.0, 2.0, 3.0])
 
 
-def test_budgets_of_other_names_are_independent(tmp_path):
-    clock = FakeClock()
-    youtube, sandbox = (SharedTokenBucket(tmp_path / "budgets.sqlite", name, 1.0, 1, clock=clock) for name in
-                        ("youtube", "sandbox"))
+def test_budgets_of_other_names_are_independent(ledger_backend):
+    clock, where = FakeClock(), ledger_backend.location()
+    youtube, sandbox = (SharedTokenBucket(where, name, 1.0, 1, clock=clock) for name in ("youtube", "sandbox"))
     assert youtube.try_acquire() and sandbox.try_acquire()
     assert not youtube.try_acquire()
 
 
-def test_a_clock_that_steps_back_refills_nothing(tmp_path):
+def test_a_clock_that_steps_back_refills_nothing(ledger_backend):
     clock = FakeClock()
-    bucket = SharedTokenBucket(tmp_path / "budgets.sqlite", "youtube", 1.0, 2, clock=clock)
+    bucket = SharedTokenBucket(ledger_backend.location(), "youtube", 1.0, 2, clock=clock)
     assert bucket.try_acquire() and bucket.try_acquire()
     clock.now -= 3600
     assert bucket.available() == pytest.approx(0.0)
@@ -66,12 +64,13 @@ def test_a_clock_that_steps_back_refills_nothing(tmp_path):
     assert bucket.available() == pytest.approx(1.0)
 
 
-def test_rate_limit_resources_on_one_ledger_folder_share_one_budget(tmp_path):
-    ledgers = Ledgers(root=str(tmp_path))
+def test_rate_limit_resources_on_one_ledgers_database_share_one_budget(ledger_backend):
+    ledgers = ledger_backend.ledgers()
     limit = RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=0.001, burst=2)
     assert limit.bucket() is limit.bucket()
     assert (limit.bucket().rate_per_s, limit.bucket().burst) == (0.001, 2.0)
-    other_run = RateLimit(ledgers=Ledgers(root=str(tmp_path)), budget="sandbox", rate_per_s=0.001, burst=2)
+    other_run = RateLimit(ledgers=Ledgers(root=ledgers.root, url=ledgers.url), budget="sandbox", rate_per_s=0.001,
+                          burst=2)
     assert limit.bucket().try_acquire(2)
     assert not other_run.bucket().try_acquire()
 
@@ -79,6 +78,30 @@ def test_rate_limit_resources_on_one_ledger_folder_share_one_budget(tmp_path):
 def test_production_default_is_youtube_safe():
     # ~300 videos an hour per session before YouTube rate-limits it, ~3 requests per video
     assert RateLimit(ledgers=Ledgers(root="unused")).rate_per_s == YOUTUBE_RATE_PER_S <= 300 * 3 / 3600
+
+
+RACE_BURST, RACERS, TRIES = 60, 3, 40
+
+
+def _take_what_you_can(where, start, taken) -> None:
+    bucket = SharedTokenBucket(where, "race", rate_per_s=1e-6, burst=RACE_BURST)  # refills nothing meanwhile
+    start.wait(timeout=60)
+    taken.put(sum(bucket.try_acquire() for _ in range(TRIES)))
+
+
+def test_processes_racing_for_one_budget_take_each_token_once(ledger_backend):
+    """Each take reads, refills and writes the bank in one transaction that no other process interleaves with:
+    two processes that both read the same bank would both spend its last token (a lost update)."""
+    where, context = ledger_backend.location(), multiprocessing.get_context("fork")
+    start, taken = context.Barrier(RACERS), context.Queue()
+    racers = [context.Process(target=_take_what_you_can, args=(where, start, taken)) for _ in range(RACERS)]
+    for process in racers:
+        process.start()
+    counts = [taken.get(timeout=60) for _ in racers]
+    for process in racers:
+        process.join(timeout=10)
+    assert [process.exitcode for process in racers] == [0] * RACERS
+    assert sum(counts) == RACE_BURST, counts  # none beyond the burst, whoever took them
 
 
 def test_the_sandbox_profile_keeps_ledgers_and_budget_in_one_shared_folder():
@@ -121,23 +144,24 @@ def test_every_search_takes_a_token(server, tmp_path):
     assert limit.bucket().available() == pytest.approx(2.0, abs=0.01)
 
 
-def _search_worker(base_url: str, ledgers_root: str, start, worker: int) -> None:
+def _search_worker(base_url: str, ledgers: dict, start, worker: int) -> None:
     """One per-class run's searches, in its own process, through the deployment's RateLimit resource."""
-    limit = RateLimit(ledgers=Ledgers(root=ledgers_root), budget="sandbox", rate_per_s=RATE, burst=BURST)
+    limit = RateLimit(ledgers=Ledgers(**ledgers), budget="sandbox", rate_per_s=RATE, burst=BURST)
     search = _search_function(SandboxAt(base_url=base_url), limit)
     start.wait(timeout=60)
     for i in range(SEARCHES):
         search(f"class {worker} query {i}", 5)
 
 
-def test_concurrent_processes_together_stay_within_the_rate(server, tmp_path):
+def test_concurrent_processes_together_stay_within_the_rate(server, ledger_backend):
     # Forked from a server process that has imported the pipeline once (as Dagster's forkserver executor does).
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["kinetics_assets.acquisition.assets"])
     start = context.Barrier(PROCESSES + 1)
     earlier = len(server.request_times())
-    workers = [context.Process(target=_search_worker, args=(server.base_url, str(tmp_path), start, i))
-               for i in range(PROCESSES)]
+    ledgers = ledger_backend.ledgers()  # one folder of SQLite files, or one PostgreSQL database, for them all
+    workers = [context.Process(target=_search_worker, args=(server.base_url, {"root": ledgers.root, "url": ledgers.url},
+                                                            start, i)) for i in range(PROCESSES)]
     for process in workers:
         process.start()
     try:

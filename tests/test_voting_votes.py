@@ -119,20 +119,21 @@ def test_label_studio_bad_annotations_are_rejected_with_reasons():
     assert reasons("ls.json", b"[{\"data\": {\"task_id\": 1}") [0][1].startswith("not valid JSON")
 
 
-def test_importing_the_same_file_twice_adds_nothing(tmp_path):
-    ledger = VoteLedger(tmp_path / "ledger.sqlite")
+def test_importing_the_same_file_twice_adds_nothing(ledger_backend):
+    where = ledger_backend.location()
+    ledger = VoteLedger(where)
     data = csv_file(f"{T1},r1,yes,2020-06-01T10:00:00Z", f"{T2},r1,no,2020-06-01T10:00:00Z")
     first = ledger.import_file("c/one.csv", data, KNOWN)
     second = ledger.import_file("c/one-copy.csv", data, KNOWN)
     assert (first.votes_added, first.already_imported) == (2, False)
     assert (second.votes_added, second.already_imported) == (0, True)
-    reopened = VoteLedger(tmp_path / "ledger.sqlite")
+    reopened = VoteLedger(where)
     assert len(reopened.votes()) == 2 and len(reopened.imported_files()) == 1
     assert reopened.import_file("c/one.csv", data, KNOWN).already_imported
 
 
-def test_a_changed_file_is_a_new_file(tmp_path):
-    ledger = VoteLedger(tmp_path / "ledger.sqlite")
+def test_a_changed_file_is_a_new_file(ledger_backend):
+    ledger = VoteLedger(ledger_backend.location())
     ledger.import_file("c/batch.csv", csv_file(f"{T1},r1,yes,2020-06-01T10:00:00Z"), KNOWN)
     changed = csv_file(f"{T1},r1,yes,2020-06-01T10:00:00Z", f"{T1},r2,no,2020-06-01T10:00:00Z")
     report = ledger.import_file("c/batch.csv", changed, KNOWN)
@@ -143,8 +144,8 @@ def test_a_changed_file_is_a_new_file(tmp_path):
     assert len(ledger.rejections()) == 1 and len(ledger.imported_files()) == 2
 
 
-def test_ledger_keeps_file_rejections_and_filters_votes_by_task(tmp_path):
-    ledger = VoteLedger(tmp_path / "ledger.sqlite")
+def test_ledger_keeps_file_rejections_and_filters_votes_by_task(ledger_backend):
+    ledger = VoteLedger(ledger_backend.location())
     ledger.import_file("c/a.csv", csv_file(f"{T1},r1,yes,2020-06-01T10:00:00Z", f"{T2},r1,no,2020-06-01T10:00:00Z",
                                            f"{T3},r1,maybe,2020-06-01T10:00:00Z"), KNOWN)
     empty = ledger.import_file("c/empty.csv", b"", KNOWN)
@@ -155,14 +156,14 @@ def test_ledger_keeps_file_rejections_and_filters_votes_by_task(tmp_path):
                                                       "empty file"]
 
 
-def test_concurrent_imports_of_one_file_add_it_once(tmp_path):
+def test_concurrent_imports_of_one_file_add_it_once(ledger_backend):
     rows = [f"{task},r{k},yes,2020-06-01T10:00:00Z" for task in KNOWN for k in range(200)]
     data = csv_file(*rows)
+    where = ledger_backend.location()
     with ThreadPoolExecutor(4) as pool:
-        reports = list(pool.map(lambda _: VoteLedger(tmp_path / "l.sqlite").import_file("c/a.csv", data, KNOWN),
-                                range(4)))
+        reports = list(pool.map(lambda _: VoteLedger(where).import_file("c/a.csv", data, KNOWN), range(4)))
     assert sorted(r.already_imported for r in reports) == [False, True, True, True]
-    assert len(VoteLedger(tmp_path / "l.sqlite").votes()) == 600
+    assert len(VoteLedger(where).votes()) == 600
 
 
 def test_a_field_over_the_csv_limit_is_one_rejected_row_and_the_rest_is_imported(tmp_path):

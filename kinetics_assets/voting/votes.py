@@ -15,10 +15,10 @@ exported, see tasks.py) and `annotations[]`, each annotation with `completed_by`
 `value.choices == [answer]`. A cancelled (skipped) annotation is not a vote.
 
 Every row ends up either as a vote or as a rejection naming the file, the row (`line N` for CSV,
-`[task].annotations[k]` for JSON) and the reason. The import ledger (a SQLite file or PostgreSQL) makes import append-only and
-idempotent: a file is identified by the sha256 of its bytes, so the same bytes twice add nothing, while a changed
-file is a new file whose votes are added (repeats of votes already held are rejected as duplicates).
-"""
+`[task].annotations[k]` for JSON) and the reason. The import ledger (a SQLite file or PostgreSQL) makes import
+append-only and idempotent: a file is identified by the sha256 of its bytes, so the same bytes twice add nothing,
+while a changed file is a new file whose votes are added (repeats of votes already held are rejected as
+duplicates)."""
 
 from __future__ import annotations
 
