@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -44,15 +45,23 @@ def ui(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
 
     from kinetics_assets.instance import WORKSPACE, ensure_dagster_home, fail_dead_runs
     from kinetics_assets.process_group import run_process_group
+    from kinetics_assets.files_server import serving_files
+    from resources.profiles import resources_for
+    from resources.storage import LocalArtifactStore
 
     home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
         dead = fail_dead_runs(instance)
     if dead:
         typer.echo(f"Marked failed: {len(dead)} run(s) whose process is gone ({', '.join(dead)})")
-    typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
+    artifacts = resources_for()["artifacts"]
+    local = isinstance(artifacts, LocalArtifactStore) and artifacts.files_url  # a bucket's files have their own links
+    typer.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})"
+               + (f"   its file links: {artifacts.files_url}" if local else ""))
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
-    raise typer.Exit(run_process_group(command, env=os.environ))
+    with serving_files(Path(artifacts.root), artifacts.files_url) if local else contextlib.nullcontext():
+        code = run_process_group(command, env=os.environ)
+    raise typer.Exit(code)
 
 
 @app.command()

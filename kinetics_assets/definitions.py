@@ -19,8 +19,18 @@ from resources.profiles import resources_for
 STAGES = [edition_assets, acquisition_assets, voting_assets, release_assets, link_rot_assets]
 BENCHMARK = [benchmark_assets]
 
+# Who answers for an asset, shown in the catalog: the curation team for the dataset's life, the benchmark team
+# for the model trained on it (Dagster owners are e-mails or `team:` names).
+OWNERS = {"benchmark": ["team:benchmark"]}
+CURATION_OWNERS = ["team:curation"]
+
+
+def with_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
+    return spec.replace_attributes(owners=OWNERS.get(spec.group_name, CURATION_OWNERS))
+
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([*STAGES, *BENCHMARK]),
+    assets=dg.map_asset_specs(with_owners, dg.load_assets_from_modules([*STAGES, *BENCHMARK])),
     asset_checks=dg.load_asset_checks_from_modules(STAGES),
     jobs=JOBS,
     sensors=[voting_assets.vote_inbox_sensor, next_round_sensor, link_rot_sensor],

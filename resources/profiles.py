@@ -35,11 +35,17 @@ SANDBOX_MAX_CANDIDATES = 16  # per class and round: keeps `make demo` to a few m
 # Link-rot confirmation interval in the demo (production: a week): under the link-rot sensor's 30-s interval, so
 # the tick after the one that first sees a removal confirms it.
 SANDBOX_GONE_AFTER_S = 25
+DEFAULT_FILES_URL = "http://127.0.0.1:3001"  # beside the UI's 3000
 
 
 def kinetics_home() -> Path:
     """Root of everything a local run writes (gitignored): asset values, artefacts, the Dagster instance."""
     return Path(os.environ.get("KINETICS_HOME", "var")).resolve()
+
+
+def files_url() -> str:
+    """Where `kinetics ui` serves the artefact folder, so the materializations' links open in the browser."""
+    return os.environ.get("KINETICS_FILES_URL", DEFAULT_FILES_URL)
 
 
 def sandbox_edition_dir() -> Path:
@@ -60,7 +66,7 @@ def _sandbox_resources() -> dict:
     )
     return {
         "io_manager": LocalParquetIOManager(base_dir=str(home / "assets")),
-        "artifacts": LocalArtifactStore(root=str(home / "artifacts")),
+        "artifacts": LocalArtifactStore(root=str(home / "artifacts"), files_url=files_url()),
         "policy": CurationPolicy(
             minimum_clips_per_class=SANDBOX_MINIMUM,
             max_candidates_per_class=SANDBOX_MAX_CANDIDATES,

@@ -14,9 +14,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from kinetics_assets.metadata import column_schema
 
@@ -89,18 +91,28 @@ class ArtifactStore(dg.ConfigurableResource):
 
 
 class LocalArtifactStore(ArtifactStore):
-    """Reports, tables and plots that a curator opens: one folder tree under ``root``."""
+    """Reports, tables and plots that a curator opens: one folder tree under ``root``.
+
+    A browser will not open a ``file://`` link from the UI's http page, so ``kinetics ui`` also serves ``root``
+    read-only at ``files_url`` and materializations link there (``link``)."""
 
     root: str
+    files_url: str = Field(default="", description="Where `kinetics ui` serves `root` over HTTP (127.0.0.1); "
+                                                    "empty: metadata shows plain paths.")
 
     def path(self, relpath: str) -> Path:
         return Path(self.root) / _safe_relative(relpath)
 
+    def link(self, path: Path) -> dg.MetadataValue:
+        """A clickable URL of a file or folder under ``root`` (a folder lists its files), else its path."""
+        relative = Path(path).resolve().relative_to(Path(self.root).resolve())
+        if not self.files_url:
+            return dg.MetadataValue.path(str(path))
+        suffix = "/" if Path(path).is_dir() else ""
+        return dg.MetadataValue.url(f"{self.files_url.rstrip('/')}/{quote(relative.as_posix())}{suffix}")
+
     def write_bytes(self, relpath: str, data: bytes) -> Path:
         return atomic_write_bytes(self.path(relpath), data)
-
-    def link(self, location: Path | str) -> dg.MetadataValue:
-        return dg.MetadataValue.path(str(location))
 
     @contextlib.contextmanager
     def folder(self, relpath: str) -> Iterator[Path]:

@@ -3,7 +3,6 @@ with every process it started within seconds of Ctrl-C."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from kinetics_assets.cli import app
 from kinetics_assets.data_files import data_path
+from test_ui_smoke import free_port
 
 runner = CliRunner()
 
@@ -123,11 +123,14 @@ abandoned.execute_in_process(instance=dg.DagsterInstance.get())
 
 @pytest.mark.timeout(300)
 def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
-    """Also: the UI's start marks failed the runs whose process is gone."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "KINETICS_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    """Also: the UI's start marks failed the runs whose process is gone, and the artefact folder its links point
+    at is served beside it until the stop."""
+    port, files_port = free_port(), free_port()
+    files_url = f"http://127.0.0.1:{files_port}"
+    env = {**os.environ, "KINETICS_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "KINETICS_FILES_URL": files_url}
+    (tmp_path / "artifacts" / "editions").mkdir(parents=True)
+    (tmp_path / "artifacts" / "editions" / "table1.md").write_text("# Table 1\n")
     (tmp_path / "dagster_home").mkdir()
     abandoned = subprocess.run([sys.executable, "-c", _ABANDON_A_RUN], env=env, capture_output=True, text=True,
                                check=True).stdout.strip()
@@ -147,6 +150,7 @@ def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.5)
         assert f"Marked failed: 1 run(s) whose process is gone ({abandoned})" in (tmp_path / "ui.log").read_text()
+        assert requests.get(f"{files_url}/editions/table1.md", timeout=10).text == "# Table 1\n"
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
             assert instance.get_run_by_id(abandoned).status == dg.DagsterRunStatus.FAILURE
         tree = _descendants(ui.pid)
@@ -157,6 +161,8 @@ def test_ctrl_c_stops_the_ui_and_every_child_promptly(tmp_path):
         assert time.monotonic() - started < 15, "stopped within the grace, not dagster dev's 60-s waits"
         time.sleep(0.5)
         assert [pid for pid in tree if _stat(pid)] == [], "no process of the UI is left"
+        with pytest.raises(requests.ConnectionError):
+            requests.get(files_url, timeout=5)  # the files server stopped with it
     finally:
         for pid in [ui.pid, *tree]:
             if _stat(pid):

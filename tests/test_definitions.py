@@ -61,12 +61,13 @@ def test_importing_the_code_location_prints_no_beta_warning_for_the_chosen_backf
     assert "BetaWarning" not in done.stderr, done.stderr[-2000:]
 
 
-def test_the_catalog_explains_itself_every_asset_and_check_described_grouped_by_stage_with_kinds():
-    """The UI showed "No description provided" on the blocking Great Expectations checks."""
+def test_the_catalog_explains_itself_every_asset_and_check_described_grouped_by_stage_with_kinds_and_owners():
+    """The UI showed "No description provided" on the blocking Great Expectations checks, and no owner anywhere."""
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and node.group_name != "default" and node.kinds, key.to_user_string()
+        assert node.owners == (["team:benchmark"] if node.group_name == "benchmark" else ["team:curation"]), key
     for check_key in graph.asset_check_keys:
         assert graph.get_check_spec(check_key).description, check_key
 

@@ -145,5 +145,5 @@ def benchmark_table(i3d_evaluation: pd.DataFrame, artifacts: LocalArtifactStore)
         "table4": table(ours),
         "the_notes_table4": table(paper.assign(source="the note (Kinetics-700-2020, 700 classes)")),
         "figure1": png_markdown(png, "Figure 1: test top-1 against examples per class"),
-        "files": dg.MetadataValue.path(str(artifacts.path("benchmark"))),
+        "files": artifacts.link(artifacts.path("benchmark")),
     })

@@ -102,7 +102,7 @@ def class_statistics(edition_annotations: pd.DataFrame, artifacts: LocalArtifact
     metadata = {
         "table1": table(stats),
         "beside_paper": table(paper) if not paper.empty else "the note has no row for these editions",
-        "report": dg.MetadataValue.path(str(report)),
+        "report": artifacts.link(report),
     }
     for edition in editions:
         counts = clips_per_class(edition_annotations[edition_annotations["edition"] == edition])

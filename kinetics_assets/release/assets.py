@@ -123,10 +123,10 @@ def duplicate_clusters(
             "clips_dropped": len(dropped),
             "overrides_applied": len(overrides),
             "dropped": table(dropped[["clip_id", "class_name", "keeper_id", "reason"]], limit=50),
-            "cluster_sheets": dg.MetadataValue.path(str(dedup / "clusters")),
-            "first_sheet": dg.MetadataValue.path(str(sheets[0])) if sheets else "no clusters",
-            "overrides_template": dg.MetadataValue.path(str(template)),
-            "overrides_file": dg.MetadataValue.path(str(overrides_path)),
+            "cluster_sheets": artifacts.link(dedup / "clusters"),
+            "first_sheet": artifacts.link(sheets[0]) if sheets else "no clusters",
+            "overrides_template": artifacts.link(template),
+            "overrides_file": artifacts.link(overrides_path),
         },
     )
 
@@ -302,7 +302,7 @@ def edition_expectations(
             metadata={
                 "failing": len(failing),
                 "failing_rows": table(failing, limit=100),
-                "data_docs": dg.MetadataValue.path(str(validation.docs_index)),
+                "data_docs": artifacts.link(validation.docs_index),
                 **({"classes_below_minimum": dg.MetadataValue.json(validation.classes_below_minimum())}
                    if name == CLASS_MINIMUM else {}),
             },
@@ -349,13 +349,13 @@ def edition_release(
     return dg.Output(
         edition_splits,
         metadata={
-            "release": dg.MetadataValue.path(str(release.root)),
+            "release": artifacts.link(release.root),
             "release_name": release.name,
             "parent": release.manifest["parent"],
             "new_release": release.created,
             "content_sha256": release.manifest["content_sha256"],
-            "manifest": dg.MetadataValue.path(str(release.root / "manifest.json")),
-            "release_notes": dg.MetadataValue.path(str(release.root / "RELEASE_NOTES.md")),
+            "manifest": artifacts.link(release.root / "manifest.json"),
+            "release_notes": artifacts.link(release.root / "RELEASE_NOTES.md"),
             "changes_per_class": table(changed_classes(read_changes(release)), limit=700),
             "table1": table(pd.concat([table1(previous, editions.current), before, stats], ignore_index=True)),
             "beside_paper": table(paper) if not paper.empty else "the note has no row for this edition",

@@ -90,7 +90,7 @@ def annotation_tasks(
             "tasks": len(tasks),
             "by_kind": table(tasks.groupby("kind").size().rename("tasks").reset_index()),
             "published_csv": dg.MetadataValue.path(str(published)),
-            "label_studio_tasks": dg.MetadataValue.path(str(studio)),
+            "label_studio_tasks": artifacts.link(studio),
         },
     )
 
@@ -188,7 +188,7 @@ def class_yields(
     report = artifacts.write_text("voting/class_yields.md", yields_markdown(yields))
     return dg.Output(
         yields,
-        metadata={"classes": len(yields), "yields": table(yields, limit=130), "report": dg.MetadataValue.path(str(report))},
+        metadata={"classes": len(yields), "yields": table(yields, limit=130), "report": artifacts.link(report)},
     )
 
 
