@@ -101,3 +101,10 @@ def test_an_unreachable_ledger_database_is_an_error_naming_the_server_not_the_pa
     with pytest.raises(psycopg2.OperationalError) as failed:
         ledgers.clip_ledger()
     assert "127.0.0.1" in str(failed.value) and PASSWORD not in str(failed.value)
+
+
+def test_production_ledgers_without_their_environment_variable_stop_the_run_naming_it(monkeypatch):
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    with pytest.raises(dg.DagsterInvalidConfigError, match=DATABASE_URL_ENV):
+        with dg.build_resources({"ledgers": postgres_ledgers()}):
+            pass
