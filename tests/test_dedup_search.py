@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint, fingerprints_from_frame
+from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint
 from kinetics_assets.dedup.search import (
     SearchParams,
     candidate_pairs,
@@ -13,6 +13,7 @@ from kinetics_assets.dedup.search import (
     consensus,
     still_shots,
 )
+from kinetics_assets.dedup.table import fingerprints_from_frame
 
 
 def _flip(value: int, rng: np.random.Generator, bits: int) -> int:

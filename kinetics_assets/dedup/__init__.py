@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kinetics_assets.dedup.cluster import ClipItem, Override, clusters, decide
-from kinetics_assets.dedup.fingerprint import (
-    Fingerprint,
-    fingerprint_video,
-    fingerprints_from_frame,
-)
+from kinetics_assets.dedup.cluster import ClipItem, Override, clip_items, clusters, decide
+from kinetics_assets.dedup.fingerprint import Fingerprint, fingerprint_video
 from kinetics_assets.dedup.match import (
     ClipMatch,
     MatchParams,
@@ -29,6 +25,7 @@ from kinetics_assets.dedup.review import (
     write_overrides_template,
 )
 from kinetics_assets.dedup.search import SearchParams, candidate_pairs
+from kinetics_assets.dedup.table import FingerprintTable, fingerprint_table, fingerprints_from_frame
 
 
 def find_matches(fingerprints: Sequence[Fingerprint], search: SearchParams = SearchParams(),
@@ -38,7 +35,8 @@ def find_matches(fingerprints: Sequence[Fingerprint], search: SearchParams = Sea
 
 
 __all__ = [
-    "ClipItem", "ClipMatch", "Fingerprint", "MatchParams", "Override", "SearchParams", "candidate_pairs",
-    "clusters", "confirm_pairs", "decide", "find_matches", "fingerprint_video", "fingerprints_from_frame",
-    "match_fingerprints", "read_overrides", "write_cluster_sheets", "write_overrides_template",
+    "ClipItem", "ClipMatch", "Fingerprint", "FingerprintTable", "MatchParams", "Override", "SearchParams",
+    "candidate_pairs", "clip_items", "clusters", "confirm_pairs", "decide", "find_matches", "fingerprint_table",
+    "fingerprint_video", "fingerprints_from_frame", "match_fingerprints", "read_overrides", "write_cluster_sheets",
+    "write_overrides_template",
 ]

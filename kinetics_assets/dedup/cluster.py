@@ -32,6 +32,15 @@ class ClipItem:
         return (not self.is_previous_edition, -self.source_height, day == "", day, self.clip_id)
 
 
+def clip_items(clips: pd.DataFrame) -> list[ClipItem]:
+    """One ClipItem per row of a clip table indexed by clip_id with the class_name, origin ("previous" for the
+    previous edition) and height columns the fingerprint assets write."""
+    return [ClipItem(clip_id=clip_id, label=label, is_previous_edition=origin == "previous",
+                     source_height=int(height or 0))
+            for clip_id, label, origin, height in zip(clips.index.tolist(), clips["class_name"].tolist(),
+                                                      clips["origin"].tolist(), clips["height"].tolist())]
+
+
 @dataclass(frozen=True)
 class Override:
     """A reviewer's decision on a cluster: ``keep`` forces ``keep_id``; ``split`` says ``members`` are distinct."""

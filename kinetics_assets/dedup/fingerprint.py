@@ -57,6 +57,7 @@ WINDOWS: dict[str, tuple[float, float, float, float]] = {
     "crop_bottom_left": (0.15, 0.0, 0.0, 0.15),
 }
 HASH_COLUMNS = ("hash", "mirrored_hash", *WINDOWS)
+VIEW_COLUMNS = [0, *range(2, len(HASH_COLUMNS))]  # the whole frame and its crop windows, as a copy may show it
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Fingerprint:
     @property
     def view_hashes(self) -> np.ndarray:
         """(n, 1 + len(WINDOWS)): the whole frame and its crop windows, as a copy of this clip may show them."""
-        return self.hashes[:, [0, *range(2, len(HASH_COLUMNS))]]
+        return self.hashes[:, VIEW_COLUMNS]
 
     def to_frame(self, clip_id: str) -> pd.DataFrame:
         """Parquet-friendly rows: clip_id, t, duration, detail, then one uint64 column per hash."""
@@ -100,29 +101,6 @@ class Fingerprint:
         for k, name in enumerate(HASH_COLUMNS):
             frame[name] = self.hashes[:, k]
         return frame
-
-
-def fingerprints_from_frame(rows: pd.DataFrame) -> dict[str, Fingerprint]:
-    """Inverse of ``Fingerprint.to_frame`` over many clips, in clip_id order (a table without the detail column,
-    written before detail was measured, reads as flat frames).
-
-    One sort of the whole table and slices of its arrays, not a pandas group per clip.
-    """
-    missing = {"clip_id", "t", "duration", *HASH_COLUMNS} - set(rows.columns)
-    if missing:
-        raise ValueError(f"fingerprint table lacks columns {sorted(missing)}")
-    codes, names = pd.factorize(rows["clip_id"].astype(str), sort=True)
-    times = rows["t"].to_numpy(np.float64)
-    order = np.lexsort((times, codes))
-    codes, times = codes[order], times[order]
-    hashes = np.stack([rows[name].to_numpy().astype(np.uint64)[order] for name in HASH_COLUMNS], axis=1)
-    detail = (rows["detail"].to_numpy(np.float32)[order] if "detail" in rows.columns
-              else np.zeros(len(rows), np.float32))
-    durations = rows["duration"].to_numpy(np.float64)[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
-    ends = np.r_[starts[1:], len(codes)]
-    return {str(names[codes[lo]]): Fingerprint(times[lo:hi], hashes[lo:hi], float(durations[lo]), detail[lo:hi])
-            for lo, hi in zip(starts.tolist(), ends.tolist())}
 
 
 def sample_frames(path: Path, sample_fps: float = SAMPLE_FPS, size: int = DECODE_SIZE

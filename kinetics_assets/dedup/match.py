@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinetics_assets.dedup.fingerprint import MIN_DETAIL, Fingerprint
+from kinetics_assets.dedup.fingerprint import MIN_DETAIL, VIEW_COLUMNS, Fingerprint
+from kinetics_assets.dedup.table import FingerprintTable
 
 COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
 # Hash comparisons behind one frame pair's distance (``distance_matrices``): 10 views against a whole frame,
@@ -148,7 +149,7 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
     or None."""
     if len(fa) == 0 or len(fb) == 0:
         return None
-    needed = max(1, min(params.min_frames, math.ceil(params.min_share * min(len(fa), len(fb)))))
+    needed = needed_frames(len(fa), len(fb), params)
     still_limit = chance_distance(n_clips, params)
     best = None
     for mirrored, dist in zip((False, True), distance_matrices(fa, fb)):
@@ -171,12 +172,67 @@ def match_fingerprints(fa: Fingerprint, fb: Fingerprint, params: MatchParams = M
     return best
 
 
+def needed_frames(len_a: int, len_b: int, params: MatchParams) -> int:
+    """Frames that must agree on one offset for two clips of these lengths to match."""
+    return max(1, min(params.min_frames, math.ceil(params.min_share * min(len_a, len_b))))
+
+
+def _least_distances(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """(pairs, 2, len_a, len_b) uint8: ``distance_matrices`` (same orientation, mirrored) of many pairs of clips of
+    equal lengths, whose hashes are ``fa`` (pairs, len_a, 11) and ``fb`` (pairs, len_b, 11). Computed in place,
+    one view at a time, on buffers small enough for the cache."""
+    views_a = np.ascontiguousarray(fa[:, :, VIEW_COLUMNS].transpose(2, 0, 1))  # (views, pairs, len_a)
+    views_b = np.ascontiguousarray(fb[:, :, VIEW_COLUMNS].transpose(2, 0, 1))
+    whole_a = np.ascontiguousarray(fa[:, :, :2].transpose(0, 2, 1))  # (pairs, 2, len_a): plain, mirrored
+    whole_b = np.ascontiguousarray(fb[:, :, :2].transpose(0, 2, 1))
+    shape = (fa.shape[0], 2, fa.shape[1], fb.shape[1])
+    least, xor, bits = np.full(shape, 64, np.uint8), np.empty(shape, np.uint64), np.empty(shape, np.uint8)
+    for view_a, view_b in zip(views_a, views_b):
+        np.bitwise_xor(view_a[:, None, :, None], whole_b[:, :, None, :], out=xor)
+        np.minimum(least, np.bitwise_count(xor, out=bits), out=least)
+        np.bitwise_xor(view_b[:, None, None, :], whole_a[:, :, :, None], out=xor)
+        np.minimum(least, np.bitwise_count(xor, out=bits), out=least)
+    return least
+
+
+def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams, batch: int = 1 << 16
+                 ) -> np.ndarray:
+    """(pairs,) bool: whether a pair passes, in either orientation, what ``match_fingerprints`` needs of every match
+    before its offset vote: enough close frames in both clips, and either few enough close frame pairs for the vote
+    to vouch (``unspecific_share``) or a closest frame pair within the chance distance (the mean distance of a
+    still match is no less). The others (nearly all chance candidates) need not be confirmed one by one. Pairs of
+    equal lengths are compared together, ``batch`` frame pairs at a time."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    still_limit = chance_distance(len(table), params)
+    worth = np.zeros(len(pairs), bool)
+    lengths = np.stack([table.lengths[pairs[:, 0]], table.lengths[pairs[:, 1]]], axis=1)
+    shapes, group = np.unique(lengths, axis=0, return_inverse=True)
+    by_shape = np.split(np.argsort(group.ravel(), kind="stable"), np.cumsum(np.bincount(group.ravel()))[:-1])
+    for (len_a, len_b), members in zip(shapes.tolist(), by_shape):
+        if len_a == 0 or len_b == 0:
+            continue
+        needed, step = needed_frames(len_a, len_b, params), max(1, batch // (len_a * len_b))
+        for lo in range(0, len(members), step):
+            chunk = members[lo:lo + step]
+            fa = table.hashes[table.offsets[pairs[chunk, 0]][:, None] + np.arange(len_a)]
+            fb = table.hashes[table.offsets[pairs[chunk, 1]][:, None] + np.arange(len_b)]
+            least = _least_distances(fa, fb)
+            close = least <= params.max_distance
+            frames = np.minimum(close.any(axis=3).sum(axis=2), close.any(axis=2).sum(axis=2))  # (pairs, 2)
+            specific = (close.sum(axis=(2, 3)) / (len_a * len_b) <= params.unspecific_share) | (
+                least.min(axis=(2, 3)) <= still_limit)
+            worth[chunk] = ((frames >= needed) & specific).any(axis=1)
+    return worth
+
+
 def confirm_pairs(fingerprints: Sequence[Fingerprint], pairs: np.ndarray, params: MatchParams = MatchParams()
                   ) -> list[ClipMatch]:
     """The candidate pairs (positions in ``fingerprints``, the collection) that really match, in pair order."""
+    table = FingerprintTable.of(fingerprints)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     matches = []
-    for a, b in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):
-        found = match_fingerprints(fingerprints[a], fingerprints[b], params, int(a), int(b), len(fingerprints))
+    for a, b in pairs[worth_voting(table, pairs, params)].tolist():
+        found = match_fingerprints(table[a], table[b], params, a, b, len(table))
         if found is not None:
             matches.append(found)
     return matches

@@ -19,12 +19,13 @@ shorter keys and more tables: still shots are few, so its index is small and its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint
+from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, VIEW_COLUMNS, Fingerprint
+from kinetics_assets.dedup.table import FingerprintTable
 
 _FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-shift fold to 32 bits
 
@@ -87,6 +88,76 @@ def _pair_codes(a: np.ndarray, b: np.ndarray, n_clips: int) -> np.ndarray:
     return np.unique(lo[keep] * n_clips + hi[keep])
 
 
+@dataclass(frozen=True)
+class _Table:
+    """One hash table over the index: its entries sorted by key, and a directory from a key's top bits to the
+    range of distinct keys that start with them, so that a query finds its key without a sort or a binary search
+    (most queries find no key under their top bits and are dropped after one look-up). Keys held by more than
+    ``max_bucket`` entries are left out: they are uninformative."""
+
+    keys: np.ndarray        # distinct keys held by at most max_bucket entries, ascending (uint32)
+    starts: np.ndarray      # where each key's entries begin in clips / hashes
+    counts: np.ndarray      # how many entries share each key
+    clips: np.ndarray       # entries' clip numbers, by key
+    hashes: np.ndarray      # entries' hashes, by key
+    directory: np.ndarray   # (2**b + 1,): how many of the keys have top b bits < v, for each v
+    shift: np.uint32        # 32 - b
+
+    @classmethod
+    def build(cls, hashes: np.ndarray, clips: np.ndarray, mask: np.uint64, max_bucket: int) -> _Table:
+        n = len(hashes)
+        # one sort of (key, entry) packed in 64 bits: faster than an argsort of the keys
+        packed = np.sort((_keys(hashes, mask).astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64))
+        keys = (packed >> np.uint64(32)).astype(np.uint32)
+        order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        del packed
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if n else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[starts, n])
+        starts, counts = starts[counts <= max_bucket], counts[counts <= max_bucket]
+        distinct = keys[starts]
+        bits = min(int(len(distinct)).bit_length() + 2, 25)  # ~1 key in 4 top-bit values: most queries miss
+        shift = np.uint32(32 - bits)
+        directory = np.zeros(2**bits + 1, np.int32)
+        np.cumsum(np.bincount(distinct >> shift, minlength=2**bits), out=directory[1:])
+        return cls(distinct, starts, counts, clips[order], hashes[order], directory, shift)
+
+    def near(self, hashes: np.ndarray, mask: np.uint64, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """(query number, entry) of every query sharing its key with an entry, the two hashes at most ``radius``
+        bits apart."""
+        keys = _keys(hashes, mask)
+        top = keys >> self.shift
+        lo = self.directory[top]
+        query = np.flatnonzero(self.directory[1:][top] - lo)
+        lo, spans = lo[query], self.directory[1:][top[query]] - lo[query]
+        many = spans > 1
+        if many.any():  # several keys under these top bits: try each
+            owner, candidate = _expand(lo[many], spans[many])
+            query, lo = np.r_[query[~many], query[many][owner]], np.r_[lo[~many], candidate]
+        hit = self.keys[lo] == keys[query]
+        query, distinct = query[hit], lo[hit]
+        owner, entry = _expand(self.starts[distinct], self.counts[distinct])
+        query = query[owner]
+        near = np.bitwise_count(hashes[query] ^ self.hashes[entry]) <= radius
+        return query[near], entry[near]
+
+
+def _search(index_hashes: np.ndarray, index_clips: np.ndarray,
+            query_chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], n_clips: int, params: SearchParams
+            ) -> np.ndarray:
+    """Unique clip pairs (m, 2), lo < hi, sorted, whose query and index hashes share a key in some table; the
+    queries come as (hashes, clip numbers) chunks, made again for every table."""
+    found = [np.zeros(0, np.int64)]
+    for mask in table_masks(params):
+        table = _Table.build(index_hashes, index_clips, mask, params.max_bucket)
+        for q_hashes, q_clips in query_chunks():
+            query, entry = table.near(q_hashes, mask, params.radius)
+            found.append(_pair_codes(q_clips[query], table.clips[entry], n_clips))
+        del table
+        found = [np.unique(np.concatenate(found))]
+    codes = found[0]
+    return np.stack([codes // n_clips, codes % n_clips], axis=1)
+
+
 def candidate_pairs_from_arrays(index_hashes: np.ndarray, index_clips: np.ndarray, query_hashes: np.ndarray,
                                 query_clips: np.ndarray, n_clips: int, params: SearchParams = SearchParams()
                                 ) -> np.ndarray:
@@ -97,40 +168,65 @@ def candidate_pairs_from_arrays(index_hashes: np.ndarray, index_clips: np.ndarra
     query_clips = np.asarray(query_clips, dtype=np.int32)
     if index_hashes.shape != index_clips.shape or query_hashes.shape != query_clips.shape:
         raise ValueError("hashes and clip numbers must be 1-d arrays of equal length")
-    found = [np.zeros(0, np.int64)]
-    for mask in table_masks(params):
-        keys = _keys(index_hashes, mask)
-        order = np.argsort(keys)
-        sorted_keys, sorted_clips, sorted_hashes = keys[order], index_clips[order], index_hashes[order]
-        del keys, order
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for lo in range(0, len(query_hashes), params.chunk):
-            q_keys = _keys(query_hashes[lo:lo + params.chunk], mask)
-            q_order = np.argsort(q_keys)
-            q_keys, q_clips = q_keys[q_order], query_clips[lo:lo + params.chunk][q_order]
-            q_hashes = query_hashes[lo:lo + params.chunk][q_order]
-            starts = np.searchsorted(sorted_keys, q_keys, side="left")
-            counts = np.searchsorted(sorted_keys, q_keys, side="right") - starts
-            counts[counts > params.max_bucket] = 0
-            owner, position = _expand(starts, counts)
-            near = np.bitwise_count(q_hashes[owner] ^ sorted_hashes[position]) <= params.radius
-            found.append(_pair_codes(q_clips[owner[near]], sorted_clips[position[near]], n_clips))
-        found = [np.unique(np.concatenate(found))]
-    codes = found[0]
-    return np.stack([codes // n_clips, codes % n_clips], axis=1)
+            yield query_hashes[lo:lo + params.chunk], query_clips[lo:lo + params.chunk]
+
+    return _search(index_hashes, index_clips, chunks, n_clips, params)
+
+
+def _distinct_per_clip(values: np.ndarray, lengths: np.ndarray, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(values, clip numbers from ``first``) of each clip's distinct values; ``values`` holds the clips' values one
+    after the other, ``lengths`` of them per clip. Clips of one length are sorted together, a row per clip."""
+    offsets = np.r_[0, np.cumsum(lengths)]
+    kept, owners = [np.zeros(0, np.uint64)], [np.zeros(0, np.int32)]
+    for length in np.unique(lengths[lengths > 0]).tolist():
+        clips = np.flatnonzero(lengths == length)
+        rows = np.sort(values[offsets[clips][:, None] + np.arange(length)], axis=1)
+        distinct = np.ones(rows.shape, bool)
+        distinct[:, 1:] = rows[:, 1:] != rows[:, :-1]
+        kept.append(rows[distinct])
+        owners.append(np.repeat(first + clips, distinct.sum(axis=1)).astype(np.int32))
+    return np.concatenate(kept), np.concatenate(owners)
 
 
 def index_and_queries(fingerprints: Sequence[Fingerprint], query_stride: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(index hashes, their clip numbers, query hashes, their clip numbers) of clips numbered by position."""
-    # Static footage repeats a hash many times within a clip; one copy per clip is enough to find the clip.
-    index = [np.unique(fp.hashes[:, :2]) for fp in fingerprints]
-    queries = [np.unique(fp.view_hashes[::query_stride]) for fp in fingerprints]
+    table = FingerprintTable.of(fingerprints)
+    index, index_clips = _moving_index(table)
+    queries = list(_moving_queries(table, query_stride, len(table)))
+    empty = [(np.zeros(0, np.uint64), np.zeros(0, np.int32))]
+    hashes, clips = zip(*(empty + queries))
+    return index, index_clips, np.concatenate(hashes), np.concatenate(clips)
 
-    def owners(parts: list[np.ndarray]) -> np.ndarray:
-        return np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
 
-    empty = np.zeros(0, np.uint64)
-    return (np.concatenate([empty, *index]), owners(index), np.concatenate([empty, *queries]), owners(queries))
+def _moving_index(table: FingerprintTable, block: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip's distinct whole-frame and mirrored hashes (static footage repeats a hash many times within a
+    clip; one copy per clip is enough to find the clip, and the bucket sizes count clips, not repeats)."""
+    parts = [_distinct_per_clip(table.hashes[table.offsets[lo]:table.offsets[min(lo + block, len(table))], :2]
+                                .reshape(-1), 2 * table.lengths[lo:lo + block], lo)
+             for lo in range(0, len(table), block)]
+    hashes, clips = zip(*parts) if parts else ((np.zeros(0, np.uint64),), (np.zeros(0, np.int32),))
+    return np.concatenate(hashes), np.concatenate(clips)
+
+
+def _moving_queries(table: FingerprintTable, query_stride: int, clips_per_chunk: int
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The views of every ``query_stride``-th frame of each clip, ``clips_per_chunk`` clips at a time. A view equal
+    to the same view of the clip's queried frame before is left out (a still shot repeats its hashes; finding the
+    same pair twice adds nothing)."""
+    for lo in range(0, len(table), clips_per_chunk):
+        hi = min(lo + clips_per_chunk, len(table))
+        rows = np.arange(table.offsets[lo], table.offsets[hi])
+        owners = np.repeat(np.arange(lo, hi, dtype=np.int32), table.lengths[lo:hi])
+        queried = (rows - table.offsets[owners]) % query_stride == 0
+        rows, owners = rows[queried], owners[queried]
+        views = table.hashes[rows][:, VIEW_COLUMNS]
+        fresh = np.ones(views.shape, bool)
+        fresh[1:] = (views[1:] != views[:-1]) | (owners[1:] != owners[:-1])[:, None]
+        yield views[fresh], np.broadcast_to(owners[:, None], views.shape)[fresh]
 
 
 def still_shots(frame_hashes: np.ndarray, first_of_clip: np.ndarray, min_frames: int, max_apart: int
@@ -160,29 +256,34 @@ def still_index_and_queries(fingerprints: Sequence[Fingerprint], params: SearchP
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Like ``index_and_queries`` over one consensus of every still shot (index: whole frame and mirrored;
     queries: whole frame and crop windows); clips are taken ``block`` at a time (bounds memory)."""
+    table = FingerprintTable.of(fingerprints)
     agreed, owners = [np.zeros((0, len(HASH_COLUMNS)), np.uint64)], [np.zeros(0, np.int32)]
-    for lo in range(0, len(fingerprints), block):
-        part = fingerprints[lo:lo + block]
-        lengths = np.array([len(fp) for fp in part])
+    for lo in range(0, len(table), block):
+        hi = min(lo + block, len(table))
+        lengths = table.lengths[lo:hi]
         if not lengths.sum():
             continue
-        hashes = np.concatenate([fp.hashes for fp in part])
+        hashes = table.hashes[table.offsets[lo]:table.offsets[hi]]
         first = np.zeros(len(hashes), bool)
-        first[np.r_[0, np.cumsum(lengths)[:-1]][lengths > 0]] = True
+        first[(table.offsets[lo:hi] - table.offsets[lo])[lengths > 0]] = True
         starts, ends = still_shots(hashes[:, 0], first, params.still_frames, params.still_apart)
         agreed.append(consensus(hashes, starts, ends))
-        owners.append((lo + np.repeat(np.arange(len(part)), lengths)[starts]).astype(np.int32))
+        owners.append((lo + np.repeat(np.arange(hi - lo), lengths)[starts]).astype(np.int32))
     agreed, owners = np.concatenate(agreed), np.concatenate(owners)
-    views = agreed[:, [0, *range(2, len(HASH_COLUMNS))]]
+    views = agreed[:, VIEW_COLUMNS]
     return (agreed[:, :2].reshape(-1), np.repeat(owners, 2), views.reshape(-1), np.repeat(owners, views.shape[1]))
 
 
 def candidate_pairs(fingerprints: Sequence[Fingerprint], params: SearchParams = SearchParams()) -> np.ndarray:
     """Clip pairs (positions in ``fingerprints``, lo < hi) worth confirming with ``match``: either tier's."""
-    n_clips = max(len(fingerprints), 1)
-    index_hashes, index_clips, query_hashes, query_clips = index_and_queries(fingerprints, params.query_stride)
-    moving = candidate_pairs_from_arrays(index_hashes, index_clips, query_hashes, query_clips, n_clips, params)
+    table = FingerprintTable.of(fingerprints)
+    n_clips = max(len(table), 1)
+    index_hashes, index_clips = _moving_index(table)
+    clips_per_chunk = max(1, params.chunk // max(1, len(VIEW_COLUMNS) * -(-int(table.lengths.max(initial=1))
+                                                                          // params.query_stride)))
+    moving = _search(index_hashes, index_clips, lambda: _moving_queries(table, params.query_stride, clips_per_chunk),
+                     n_clips, params)
     if params.still_tables == 0:
         return moving
-    still = candidate_pairs_from_arrays(*still_index_and_queries(fingerprints, params), n_clips, params.still_tier())
+    still = candidate_pairs_from_arrays(*still_index_and_queries(table, params), n_clips, params.still_tier())
     return np.unique(np.concatenate([moving, still]), axis=0)
