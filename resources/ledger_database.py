@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import psycopg2  # dagster-postgres's driver
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg2.extras import execute_batch
 
 from resources.storage import connect_wal
 
@@ -120,8 +123,6 @@ class PostgresConnection(LedgerConnection):
     SCHEMA_WORDS = {"real": "DOUBLE PRECISION", "rowid": ", rowid BIGSERIAL"}
 
     def __init__(self, database: PostgresDatabase, ledger: str, timeout: float) -> None:
-        import psycopg2  # only a PostgreSQL deployment needs the driver loaded
-
         self._con = psycopg2.connect(database.url, connect_timeout=max(1, round(timeout)),
                                      application_name=f"kinetics {ledger} ledger")
         self._con.autocommit = True
@@ -140,10 +141,8 @@ class PostgresConnection(LedgerConnection):
         return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
-        from psycopg2.extras import execute_batch  # a page of rows a round trip, not one
-
         with self._con.cursor() as cursor:
-            execute_batch(cursor, self._sql(sql), rows, page_size=1000)
+            execute_batch(cursor, self._sql(sql), rows, page_size=1000)  # a page of rows a round trip
 
     def create_schema(self, script: str) -> None:
         # Two processes creating the same table at once collide in PostgreSQL's catalog: one at a time.
@@ -162,8 +161,6 @@ class PostgresConnection(LedgerConnection):
 
     @property
     def in_transaction(self) -> bool:
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
         return self._con.info.transaction_status != TRANSACTION_STATUS_IDLE
 
     def any_of(self, column: str, values: Collection[str]) -> tuple[str, object]:
