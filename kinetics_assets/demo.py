@@ -69,7 +69,8 @@ def crowd_answers(resources: dict, classes: list[str], echo: Echo) -> None:
     """The sandbox crowd works through the published tasks and drops its vote files into the inbox."""
     from resources.sandbox.crowd import SandboxCrowd
 
-    crowd = SandboxCrowd(platform=resources["video_platform"], inbox=resources["crowd_inbox"])
+    with dg.build_resources({"inbox": resources["crowd_inbox"]}) as built:  # a bucket's name is an EnvVar until then
+        crowd = SandboxCrowd(platform=resources["video_platform"], inbox=built.inbox)
     written = [path for path in map(crowd.answer_pending, classes) if path]
     echo(f"Sandbox crowd: {len(written)} vote files delivered to the inbox")
 
@@ -212,10 +213,13 @@ def with_faults(defs: dg.Definitions, rate: float) -> dg.Definitions:
 
 
 def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
-    if active_profile() != "sandbox":
-        raise SystemExit(f"the demo runs on the sandbox profile, not {active_profile()!r}")
+    from resources.sandbox.resource import SandboxPlatform
+
     home = ensure_dagster_home()
     resources = resources_for()
+    if not isinstance(resources["video_platform"], SandboxPlatform):
+        raise SystemExit(f"the demo runs on the sandbox platform: the sandbox profile, or gcp with "
+                         f"KINETICS_GCP_WORLD=sandbox (deploy/gcp_demo.py), not {active_profile()!r} on YouTube")
     write_sandbox_edition(resources, echo)
     from kinetics_assets.definitions import defs
 
@@ -223,7 +227,7 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
         defs = with_faults(defs, faults)
     instance = dg.DagsterInstance.get()
     fail_dead_runs(instance)  # runs of a demo killed with -9 would stay STARTED forever
-    echo(f"Profile: sandbox   Dagster instance: {home}" + (f"   injected faults: {faults:.0%}" if faults else ""))
+    echo(f"Profile: {active_profile()}   Dagster instance: {home}" + (f"   injected faults: {faults:.0%}" if faults else ""))
 
     def run(job: str, partition: str | None = None, **kwargs) -> None:
         materialize_until_finished(defs, instance, job, partition, echo=echo, **kwargs)
@@ -275,6 +279,7 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
          + table4.to_markdown(index=False))
     names = dict.fromkeys([first["release"].value, release["release"].value])  # a rerun finds both the same
     echo(f"\nReleases (each passed every Great Expectations check): {', then '.join(names)}")
-    echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
-    echo(f"         {kinetics_home() / 'clips'} (clips), {kinetics_home() / 'crowd'} (tasks and votes)")
+    if active_profile() == "sandbox":  # the gcp profile keeps them in its bucket under the same names
+        echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
+        echo(f"         {kinetics_home() / 'clips'} (clips), {kinetics_home() / 'crowd'} (tasks and votes)")
     echo("Open the UI: make ui   (or: .venv/bin/kinetics ui) then http://127.0.0.1:3000")

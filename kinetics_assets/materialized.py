@@ -6,6 +6,8 @@ rounds (depending on them would make the graph cyclic), and how the demo prints 
 
 from __future__ import annotations
 
+import io
+
 import dagster as dg
 import pandas as pd
 
@@ -20,4 +22,15 @@ def latest(instance: dg.DagsterInstance, asset: str | dg.AssetKey, partition: st
     if not records:
         return None, None
     metadata = records[0].event_log_entry.asset_materialization.metadata
-    return pd.read_parquet(metadata["path"].value), metadata
+    return pd.read_parquet(stored_file(metadata["path"].value)), metadata
+
+
+def stored_file(location: str) -> str | io.BytesIO:
+    """The parquet a value's ``path`` metadata names, for pandas or pyarrow: a local path as it is, a ``gs://``
+    object of the gcp profile as its bytes (pyarrow's own GCS client would look for Google's endpoint and
+    credentials, not the environment's)."""
+    if location.startswith("gs://"):
+        from resources.gcs_storage import read_object
+
+        return io.BytesIO(read_object(location))
+    return location

@@ -62,6 +62,14 @@ def _md5(path: Path) -> str:
         return base64.b64encode(hashlib.file_digest(handle, "md5").digest()).decode("ascii")
 
 
+def read_object(uri: str) -> bytes:
+    """The bytes of ``gs://bucket/name`` (what the catalog's ``path`` metadata names), with the environment's
+    project and credentials."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    client = GCSResource().get_client()
+    return client.bucket(bucket).blob(checked_name(name)).download_as_bytes(retry=DEFAULT_RETRY)
+
+
 class GCSBucket(dg.ConfigurableResource):
     """One bucket through dagster-gcp's GCSResource (credentials from the environment: Application Default
     Credentials, or none against ``STORAGE_EMULATOR_HOST``), and the local cache folder of its downloads."""

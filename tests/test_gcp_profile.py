@@ -4,16 +4,15 @@ but the download cache."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 
 import dagster as dg
-import pandas as pd
 import pytest
 from google.cloud import storage
 
 from kinetics_assets.definitions import STAGES
+from kinetics_assets.materialized import latest
 from kinetics_assets.partitions import class_key
 from kinetics_assets.voting.assets import vote_inbox_sensor
 from resources.gcs_storage import GCSArtifactStore, GCSClipStore, GCSCrowdInbox, GCSParquetIOManager, checked_name
@@ -125,3 +124,73 @@ def test_a_folder_is_uploaded_manifest_and_pointer_last_and_only_what_changed(em
     after = _objects(emulator)
     assert [name for name in after if after[name].generation != objects[name].generation] == [prefix + "LATEST"]
     assert artifacts.path("releases/LATEST").read_text() == "r-2\n"  # the first cache catches up
+
+
+def _materialize(assets, resources, instance, selection, partition=None):
+    result = dg.materialize(assets, selection=selection, resources=resources, instance=instance,
+                            partition_key=partition, raise_on_error=False)
+    assert result.success, [(e.check_name, e.metadata) for e in result.get_asset_check_evaluations() if not e.passed]
+    return result
+
+
+def test_a_two_class_slice_on_the_gcp_profile_releases_into_the_bucket(emulator, tmp_path):
+    """Edition, clips, replenishment, crowd votes through the inbox sensor, curation and the release, with the
+    gcp profile's storage over a small sandbox world: every stored thing is an object under its profile name,
+    the release's objects are the files its manifest lists, and KINETICS_HOME holds none of it."""
+    platform = SandboxPlatform(classes=CLASSES, relevant_per_class=48, distractors_per_class=10, max_duration=25.0,
+                               cache_dir=str(tmp_path / "world"), clock_file=str(tmp_path / "clock"))
+    edition_dir = tmp_path / "edition"
+    write_previous_edition(World(platform.world_config(), tmp_path / "world"), edition_dir,
+                           minimum=POLICY.minimum_clips_per_class, seed=1)
+    resources = {**sandbox_resources(tmp_path, platform, edition_dir, POLICY), **gcs_storage(tmp_path)}
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
+    _materialize(assets, resources, instance, ["edition_annotations", "edition_availability", "class_deficits"])
+    deficits, metadata = latest(instance, "class_deficits")  # read back through the catalog's gs:// path
+    assert metadata["path"].value == f"gs://{emulator.bucket}/assets/class_deficits/_.parquet"
+    short = sorted(deficits.loc[deficits["deficit"] > 0, "class_name"])
+    assert "stacking dice" in short
+    for name in CLASSES:
+        _materialize(assets, resources, instance, ["class_clips", "retained_clips"], class_key(name))
+    crowd = SandboxCrowd(platform=platform, inbox=_resolved(resources["crowd_inbox"]))
+    for name in short:
+        _materialize(assets, resources, instance, ["search_queries", "candidate_videos", "candidate_clips",
+                                                   "annotation_tasks"], class_key(name))
+        crowd.answer_pending(name)
+    with dg.build_sensor_context(instance=instance, resources={"crowd_inbox": resources["crowd_inbox"]}) as context:
+        requests = vote_inbox_sensor(context)
+    assert sorted(r.partition_key for r in requests) == sorted(map(class_key, short))
+    for request in requests:
+        _materialize(assets, resources, instance, ["rater_votes", "accepted_clips", "accepted_fingerprints"],
+                     request.partition_key)
+    for name in CLASSES:
+        _materialize(assets, resources, instance, ["retained_fingerprints"], class_key(name))
+    released = _materialize(assets, resources, instance, ["duplicate_clusters", "final_clips", "edition_splits",
+                                                          "edition_release"])
+
+    objects = _objects(emulator)
+    generation = {key: int(blob.generation) for key, blob in objects.items()}  # (a download forgets it)
+    name = objects["artifacts/releases/LATEST"].download_as_bytes().decode().strip()
+    assert name == "previous-replenished-1"
+    release = f"artifacts/releases/{name}"
+    manifest = json.loads(objects[f"{release}/manifest.json"].download_as_bytes())
+    stored = {key.removeprefix(release + "/"): blob for key, blob in objects.items() if key.startswith(release + "/")}
+    assert set(stored) == {*manifest["files"], "manifest.json"}
+    for file, entry in manifest["files"].items():
+        assert hashlib.sha256(stored[file].download_as_bytes()).hexdigest() == entry["sha256"], file
+    assert max(generation[f"{release}/{file}"] for file in stored) == generation[f"{release}/manifest.json"]
+    assert generation["artifacts/releases/LATEST"] > generation[f"{release}/manifest.json"]
+    metadata = released.asset_materializations_for_node("edition_release")[0].metadata
+    assert metadata["release"].value == f"gs://{emulator.bucket}/{release}"
+    # the release's clips are the store's clips, byte for byte
+    clips = {blob.md5_hash for key, blob in objects.items() if key.startswith("clips/")}
+    release_clips = [blob for file, blob in stored.items() if file.endswith(".mp4")]
+    assert release_clips and {blob.md5_hash for blob in release_clips} <= clips
+    for key in short:
+        assert f"crowd/tasks/{class_key(key)}/tasks.csv" in objects
+        assert any(o.startswith(f"crowd/votes/{class_key(key)}/") for o in objects)
+    assert {f"assets/{asset}/{class_key(CLASSES[0])}.parquet" for asset in ("class_clips", "retained_clips")} <= set(objects)
+    assert "assets/edition_release/_.parquet" in objects and any(o.startswith("artifacts/dedup/") for o in objects)
+    assert any(o.startswith("artifacts/release/data_docs/") for o in objects)
+    assert [store for store in LOCAL_STORES if (tmp_path / store).exists()] == []
+

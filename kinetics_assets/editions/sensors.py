@@ -27,6 +27,7 @@ from jobs import REPLENISH_JOB, availability_sweep_job
 from kinetics_assets.acquisition.failures import BreakerPolicy, RetryPolicy
 from kinetics_assets.editions.history import AvailabilityHistory
 from kinetics_assets.editions.probe import Probed, platform_check, probe_videos
+from kinetics_assets.materialized import stored_file
 from kinetics_assets.partitions import class_key
 from kinetics_assets.policy import CurationPolicy
 from resources.ledgers import Ledgers
@@ -126,7 +127,7 @@ def link_rot_tick(
 
 def published_pairs(path: str) -> Iterator[list[tuple[str, str]]]:
     """The (label, youtube_id) pairs of a release's parquet value, in chunks: never the whole file in memory."""
-    values = pq.ParquetFile(path)
+    values = pq.ParquetFile(stored_file(path))
     missing = {"label", "youtube_id"} - set(values.schema_arrow.names)
     if missing:
         raise ValueError(f"published clips {path} lack the column(s) {', '.join(sorted(missing))}")
