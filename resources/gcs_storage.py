@@ -82,6 +82,9 @@ class GCSBucket(dg.ConfigurableResource):
 
     def bucket(self) -> storage.Bucket:
         """This thread's bucket handle (one client a thread and process: clients keep a token and a session)."""
+        if isinstance(self.name, dg.EnvVar):  # a raw resource would take the variable's name for the bucket's
+            raise RuntimeError(f"bucket name {self.name!r} is an unresolved dg.EnvVar: use the resource through "
+                               "Dagster (an asset, or dg.build_resources outside a run)")
         local = self._clients
         if getattr(local, "pid", None) != os.getpid():
             local.pid, local.bucket = os.getpid(), self.gcs.get_client().bucket(self.name)

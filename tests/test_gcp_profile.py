@@ -72,6 +72,13 @@ def test_the_gcp_profile_stores_everything_in_the_bucket_from_the_environment(em
     assert type(resources_for("gcp")["video_platform"]).__name__ == "YouTubePlatform"
 
 
+def test_a_bucket_named_by_an_unread_environment_variable_is_refused(emulator, tmp_path):
+    """Outside Dagster a resource's dg.EnvVar is the variable's name: it must not become the bucket's."""
+    with pytest.raises(RuntimeError, match="unresolved dg.EnvVar"):
+        gcs_storage(tmp_path)["artifacts"].write_text("report.md", "text")
+    assert _objects(emulator) == {}
+
+
 @pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "a\nb", "é" * 513])
 def test_object_names_are_checked_before_any_request(bad):
     with pytest.raises(ValueError, match="object path"):
