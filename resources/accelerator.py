@@ -1,7 +1,7 @@
 """Where the I3D benchmark trains: in the Dagster run's own process (the embedded default), or as external compute
-through Dagster Pipes — a local subprocess here; a TPU VM or a Kubernetes job is another Pipes client of the same
-entry point (`kinetics_assets/benchmark/pipes_train.py`). Either way the step metrics reach the run's logs and the
-materialization's metadata."""
+through Dagster Pipes running one entry point (`kinetics_assets/benchmark/pipes_train.py`): a local subprocess
+here, or a TPU slice that talks to Dagster only through a GCS bucket (resources/tpu.py's `PipesGCSAccelerator`).
+Either way the step metrics reach the run's logs and the materialization's metadata."""
 
 from __future__ import annotations
 

@@ -82,7 +82,10 @@ def training_positions(run: BenchmarkRun) -> np.ndarray:
 
 
 def run_training(run: BenchmarkRun, on_metrics: Callable[[int, dict], None] | None = None) -> dict:
-    """Train (or resume) the run; returns its summary: clips, steps, final loss and accuracy on the batch."""
+    """Train (or resume) the run; returns its summary: clips, steps, final loss and accuracy on the batch.
+    On several hosts (a JAX job initialised before this call) each reads its share of every global batch."""
+    import jax
+
     from kinetics_assets.benchmark.train import train
 
     use_compilation_cache(run)
@@ -98,7 +101,8 @@ def run_training(run: BenchmarkRun, on_metrics: Callable[[int, dict], None] | No
 
     def batches(start: int) -> Iterator[dict]:
         return input_pipeline.train_batches(shards, INPUTS[run.inputs], batch_size=batch, seed=run.seed,
-                                            steps=total, start_step=start, positions=positions)
+                                            steps=total, start_step=start, positions=positions,
+                                            process_index=jax.process_index(), process_count=jax.process_count())
 
     def record(step: int, metrics: dict) -> None:
         last.update(metrics, step=step)
