@@ -78,8 +78,12 @@ class ClipFormat:
                 f":h='if(gte(iw,ih),min({side},trunc(ih/2)*2),-2)',setsar=1")
 
     def ffmpeg_output_args(self) -> list[str]:
-        """ffmpeg output options; bit-exact flags make a clip's bytes depend only on its source pixels."""
+        """ffmpeg output options that make a clip's bytes depend only on its source pixels, on any machine, under
+        any load: bit-exact muxing; one x264 thread (its automatic count, 1.5 a core, changes the bytes with the
+        core count); no macroblock tree (its AVX-512 code reads memory that x264 has not written, or that
+        another frame thread is still writing, so its bytes follow the SIMD level and, under CPU load, chance)."""
         return ["-vf", self.video_filter(), "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+                "-threads:v", "1", "-x264-params", "mbtree=0",
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-map_metadata", "-1",
                 "-fflags", "+bitexact", "-flags:v", "+bitexact"]
 
