@@ -1,10 +1,10 @@
 """A clip's bytes depend on its source and window only, never on the machine or the moment that encodes it.
 
 Protects: two demo runs on one machine gave one clip other bytes (frames from the 68th on differing by about one
-grey level; the source and the HTTP path were the same): x264 ran one frame thread per half core (its automatic
-count) with its AVX-512 macroblock-tree code, which reads memory another frame thread may not have written yet,
-so under CPU load about one encode in a hundred came out different (cut from the local file too). The same two
-settings make a clip's bytes follow the core count and the SIMD level of the machine. Each test fetches one
+grey level; the source and the HTTP path were the same): x264 ran 1.5 frame threads a core (its automatic count)
+with its AVX-512 macroblock-tree code, which reads data its AVX2 and C code do not, so under CPU load one or two
+encodes in a hundred came out different (cutting the local file too). The same two settings make a clip's bytes
+follow the core count and the SIMD level of the machine. Each test fetches one
 annotated clip through the real clip path (yt-dlp, ffmpeg over HTTP from the sandbox) twice, once through an
 `ffmpeg` on PATH that emulates another machine, and wants the same bytes.
 """

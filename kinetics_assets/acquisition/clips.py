@@ -80,8 +80,8 @@ class ClipFormat:
     def ffmpeg_output_args(self) -> list[str]:
         """ffmpeg output options that make a clip's bytes depend only on its source pixels, on any machine, under
         any load: bit-exact muxing; one x264 thread (its automatic count, 1.5 a core, changes the bytes with the
-        core count); no macroblock tree (its AVX-512 code reads memory that x264 has not written, or that
-        another frame thread is still writing, so its bytes follow the SIMD level and, under CPU load, chance)."""
+        core count); no macroblock tree (its AVX-512 code reads data the other SIMD levels' code does not, so its
+        bytes follow the SIMD level and, with frame threads under CPU load, the threads' timing)."""
         return ["-vf", self.video_filter(), "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
                 "-threads:v", "1", "-x264-params", "mbtree=0",
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-map_metadata", "-1",
