@@ -10,11 +10,11 @@ from pydantic import Field
 
 from expectations import CLASS_MINIMUM, SUITE_DESCRIPTIONS, SUITE_NAMES
 from kinetics_assets.dedup import (
-    ClipItem,
+    clip_items,
     decide,
     find_matches,
+    fingerprint_table,
     fingerprint_video,
-    fingerprints_from_frame,
     read_overrides,
     write_cluster_sheets,
     write_overrides_template,
@@ -90,24 +90,13 @@ def duplicate_clusters(
     A reviewer edits ``dedup/overrides.csv`` (keep another clip, or split a cluster) after looking at the
     cluster sheets; the next materialization honours it.
     """
-    hashed = pd.concat([retained_fingerprints, accepted_fingerprints], ignore_index=True)
-    clips = hashed.drop_duplicates("clip_id").set_index("clip_id")
-    prints = fingerprints_from_frame(hashed)
-    ids = list(prints)
-    items = [
-        ClipItem(
-            clip_id=item,
-            label=clips.at[item, "class_name"],
-            is_previous_edition=clips.at[item, "origin"] == "previous",
-            source_height=int(clips.at[item, "height"] or 0),
-        )
-        for item in ids
-    ]
-    matches = find_matches([prints[item] for item in ids])
+    # flat arrays, one row per clip of the clip columns: no per-clip groups, objects or look-ups (1M clips: 20M rows)
+    prints, clips = fingerprint_table([retained_fingerprints, accepted_fingerprints])
+    matches = find_matches(prints)
     with artifacts.folder(DEDUP) as dedup:  # what is written here is stored when the block ends
         overrides_path = dedup / "overrides.csv"
         overrides = read_overrides(overrides_path) if overrides_path.exists() else []
-        decisions = decide(items, matches, overrides)
+        decisions = decide(clip_items(clips), matches, overrides)
         decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
         sheets = write_cluster_sheets(
             decisions, {item: Path(clips.at[item, "path"]) for item in decisions["clip_id"]}, dedup / "clusters"
@@ -117,7 +106,7 @@ def duplicate_clusters(
     return dg.Output(
         decisions,
         metadata={
-            "clips_compared": len(ids),
+            "clips_compared": len(prints),
             "confirmed_matches": len(matches),
             "clusters": int(decisions["cluster_id"].nunique()),
             "clips_dropped": len(dropped),
