@@ -1,21 +1,23 @@
 """The duplicate_clusters path at scale: read every partition's fingerprint table, group, search, match, cluster.
 
-    .venv/bin/python bench/bench_dedup_scale.py --clips 100000 [--partitions 400]
+    .venv/bin/python bench/bench_dedup_scale.py --clips 100000 [--partitions 400] [--runs 3] [--tables DIR]
 
 Per partition (a class) a fingerprint table as ``Fingerprint.to_frame`` writes it (plus the asset's clip
 columns) is stored as Parquet; the run then does what the ``duplicate_clusters`` asset does, step by step and
-timed: read and concatenate the tables, the clip table (``drop_duplicates`` + ``set_index``), per-clip
-fingerprints (``fingerprints_from_frame``), the ClipItems (the asset's ``.at`` look-ups), ``find_matches`` (both
-search tiers, then the offset vote of every candidate), ``decide``. Contact sheets are left out (they decode the
-clustered videos). Fingerprints are synthetic with the real shape (20 frames x 11 hashes; see
-``partition_table`` for how they move and how the 1 % planted copies are degraded). Peak RSS is of the run
-only (the tables are written by a child process first).
+timed (wall and CPU): read and concatenate the tables (as the IO manager hands them to the asset), the
+fingerprint table and ClipItems (``fingerprint_table``, ``clip_items``), both search tiers, the confirmation of
+every candidate, ``decide``. Contact sheets are left out (they decode the clustered videos). Fingerprints are
+synthetic with the real shape (20 frames x 11 hashes; see ``partition_table`` for how they move and how the 1 %
+planted copies are degraded). Every run is a process of its own, so its peak RSS is of the run only (the tables
+are written by another child first; ``--tables`` keeps them for the next call).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,21 +28,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kinetics_assets.dedup import ClipItem, decide, fingerprints_from_frame
+from kinetics_assets.dedup import candidate_pairs, clip_items, confirm_pairs, decide, fingerprint_table
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
-from kinetics_assets.dedup.match import confirm_pairs
-from kinetics_assets.dedup.search import candidate_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_dedup import FRAMES
+from bench_sandbox import machine_info
 
 
 def _flip(hashes: np.ndarray, rng: np.random.Generator, low: int, high: int) -> np.ndarray:
-    """``hashes`` with low..high (uniform, per hash) distinct random bits flipped."""
+    """``hashes`` with low..high (uniform, per hash) distinct random bits flipped (bits drawn one at a time, a bit
+    drawn twice drawn again: a uniform subset of that size)."""
     n_bits = rng.integers(low, high + 1, size=hashes.shape)
-    order = np.argsort(rng.random((*hashes.shape, 64), dtype=np.float32), axis=-1).astype(np.uint64)
-    chosen = np.arange(64) < n_bits[..., None]
-    masks = np.bitwise_or.reduce(np.where(chosen, np.uint64(1) << order, np.uint64(0)), axis=-1)
+    masks = np.zeros(hashes.shape, np.uint64)
+    while (short := np.bitwise_count(masks) < n_bits).any():
+        masks[short] |= np.uint64(1) << rng.integers(0, 64, size=int(short.sum())).astype(np.uint64)
     return hashes ^ masks
 
 
@@ -93,59 +95,86 @@ def write_partitions(folder: Path, n_clips: int, n_partitions: int) -> np.ndarra
 
 
 def run(folder: Path, planted: np.ndarray) -> dict:
-    steps, rss, start = {}, {}, time.perf_counter()
+    steps, cpu, rss = {}, {}, {}
+    start, start_cpu = time.perf_counter(), time.process_time()
 
     def step(name: str) -> None:
-        nonlocal start
-        now = time.perf_counter()
-        steps[name] = round(now - start, 2)
+        nonlocal start, start_cpu
+        now, now_cpu = time.perf_counter(), time.process_time()
+        steps[name], cpu[name] = round(now - start, 2), round(now_cpu - start_cpu, 2)
         rss[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        start = now
+        start, start_cpu = now, now_cpu
 
+    # what the IO manager hands the asset: every partition read, then concatenated
     hashed = pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))], ignore_index=True)
     step("read + concat partitions")
-    clips = hashed.drop_duplicates("clip_id").set_index("clip_id")
-    step("clip table")
-    prints = fingerprints_from_frame(hashed)
-    ids = list(prints)
-    step("fingerprints_from_frame")
-    items = [ClipItem(clip_id=item, label=clips.at[item, "class_name"],
-                      is_previous_edition=clips.at[item, "origin"] == "previous",
-                      source_height=int(clips.at[item, "height"] or 0)) for item in ids]
-    step("ClipItems (.at look-ups)")
-    fingerprints = [prints[item] for item in ids]
-    pairs = candidate_pairs(fingerprints)
+    # from here on what the asset does (its cluster sheets left out: they decode the clustered videos)
+    prints, clips = fingerprint_table([hashed])
+    items = clip_items(clips)
+    step("fingerprint table + ClipItems")
+    pairs = candidate_pairs(prints)
     step("candidate search (both tiers)")
-    matches = confirm_pairs(fingerprints, pairs)
+    matches = confirm_pairs(prints, pairs)
     step("confirm (offset vote)")
     decisions = decide(items, matches)
+    digest = hashlib.sha256(decisions.to_csv(index=False).encode()).hexdigest()  # to compare code versions by
+    decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
     step("decide (clusters, keepers)")
-    position = {item: k for k, item in enumerate(ids)}
+    position = {item: k for k, item in enumerate(prints.ids.tolist())}
     found = {(min(m.a, m.b), max(m.a, m.b)) for m in matches}
     kinds = {tuple(sorted((position[f"clip{a:07d}"], position[f"clip{b:07d}"]))): bool(still)
              for a, b, still in planted}
     recall = {f"planted_recall_{kind}": float(np.mean([pair in found for pair, still in kinds.items()
                                                         if still == (kind == "still")])) for kind in ("moving", "still")}
-    return {"clips": len(ids), "steps_s": steps, "peak_rss_mib_after": rss, "total_s": round(sum(steps.values()), 1),
+    return {"clips": len(prints), "steps_s": steps, "steps_cpu_s": cpu, "peak_rss_mib_after": rss,
+            "total_s": round(sum(steps.values()), 1), "total_cpu_s": round(sum(cpu.values()), 1),
             "candidates": len(pairs), "matches": len(matches), "decisions": len(decisions),
+            "decisions_sha256": digest,
             "planted_recall": float(np.mean([pair in found for pair in kinds])), **recall,
             "false_matches": len(found - set(kinds)),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _child(*args: str) -> str:
+    return subprocess.run([sys.executable, __file__, *args], check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def measure(folder: Path, runs: int) -> dict:
+    """``runs`` runs on the tables in ``folder``, each in a process of its own (its own peak RSS); the medians."""
+    results, machine = [], machine_info()
+    for _ in range(runs):
+        results.append(json.loads(_child("--measure", str(folder))))
+        print(json.dumps(results[-1]), flush=True)
+    return {"clips": results[0]["clips"], "runs": runs, "machine": machine, "load_average_at_end": os.getloadavg(),
+            **{f"median_{key}": float(np.median([r[key] for r in results]))
+               for key in ("total_s", "total_cpu_s", "peak_rss_mib")},
+            "median_steps_s": {name: float(np.median([r["steps_s"][name] for r in results]))
+                               for name in results[0]["steps_s"]},
+            "same_decisions_every_run": len({r["decisions_sha256"] for r in results}) == 1}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=1, help="runs on the same tables; medians are printed last")
+    parser.add_argument("--tables", type=Path, help="keep the partition tables there (written if missing)")
     parser.add_argument("--write", type=Path, help="only write the partition tables (and planted.npy) there")
+    parser.add_argument("--measure", type=Path, help="only run once on the tables there")
     args = parser.parse_args()
     if args.write:
         np.save(args.write / "planted.npy", write_partitions(args.write, args.clips, args.partitions))
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, __file__, "--clips", str(args.clips), "--partitions", str(args.partitions),
-                        "--write", tmp], check=True)
-        print(json.dumps(run(Path(tmp), np.load(Path(tmp) / "planted.npy"))))
+    elif args.measure:
+        print(json.dumps(run(args.measure, np.load(args.measure / "planted.npy"))))
+    elif args.tables:
+        args.tables.mkdir(parents=True, exist_ok=True)
+        if not (args.tables / "planted.npy").exists():
+            _child("--clips", str(args.clips), "--partitions", str(args.partitions), "--write", str(args.tables))
+        print(json.dumps(measure(args.tables, args.runs)))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            _child("--clips", str(args.clips), "--partitions", str(args.partitions), "--write", tmp)
+            print(json.dumps(measure(Path(tmp), args.runs)))
 
 
 if __name__ == "__main__":

@@ -117,8 +117,7 @@ class _Table:
         distinct = keys[starts]
         bits = min(int(len(distinct)).bit_length() + 2, 25)  # ~1 key in 4 top-bit values: most queries miss
         shift = np.uint32(32 - bits)
-        directory = np.zeros(2**bits + 1, np.int32)
-        np.cumsum(np.bincount(distinct >> shift, minlength=2**bits), out=directory[1:])
+        directory = np.r_[0, np.cumsum(np.bincount(distinct >> shift, minlength=2**bits))].astype(np.int32)
         return cls(distinct, starts, counts, clips[order], hashes[order], directory, shift)
 
     def near(self, hashes: np.ndarray, mask: np.uint64, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,17 +190,6 @@ def _distinct_per_clip(values: np.ndarray, lengths: np.ndarray, first: int = 0) 
     return np.concatenate(kept), np.concatenate(owners)
 
 
-def index_and_queries(fingerprints: Sequence[Fingerprint], query_stride: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(index hashes, their clip numbers, query hashes, their clip numbers) of clips numbered by position."""
-    table = FingerprintTable.of(fingerprints)
-    index, index_clips = _moving_index(table)
-    queries = list(_moving_queries(table, query_stride, len(table)))
-    empty = [(np.zeros(0, np.uint64), np.zeros(0, np.int32))]
-    hashes, clips = zip(*(empty + queries))
-    return index, index_clips, np.concatenate(hashes), np.concatenate(clips)
-
-
 def _moving_index(table: FingerprintTable, block: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """Every clip's distinct whole-frame and mirrored hashes (static footage repeats a hash many times within a
     clip; one copy per clip is enough to find the clip, and the bucket sizes count clips, not repeats)."""
@@ -254,8 +242,9 @@ def consensus(hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
 
 def still_index_and_queries(fingerprints: Sequence[Fingerprint], params: SearchParams, block: int = 20_000
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Like ``index_and_queries`` over one consensus of every still shot (index: whole frame and mirrored;
-    queries: whole frame and crop windows); clips are taken ``block`` at a time (bounds memory)."""
+    """(index hashes, their clip numbers, query hashes, their clip numbers) of the second tier: one consensus of
+    every still shot (index: whole frame and mirrored; queries: whole frame and crop windows); clips are taken
+    ``block`` at a time (bounds memory)."""
     table = FingerprintTable.of(fingerprints)
     agreed, owners = [np.zeros((0, len(HASH_COLUMNS)), np.uint64)], [np.zeros(0, np.int32)]
     for lo in range(0, len(table), block):

@@ -45,11 +45,6 @@ class FingerprintTable(Sequence[Fingerprint]):
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    @property
-    def owners(self) -> np.ndarray:
-        """(frames,) int32: the clip position of every frame."""
-        return np.repeat(np.arange(len(self), dtype=np.int32), self.lengths)
-
     @classmethod
     def of(cls, fingerprints: Sequence[Fingerprint]) -> FingerprintTable:
         """The table of ``fingerprints`` in their order (ids are their positions)."""
