@@ -5,7 +5,9 @@ Makefile's, same uv version, same lock); deploy/dagster.yaml loads as an instanc
 (K8sRunLauncher, GCSComputeLogManager, PostgreSQL storage) accepts its config; deploy/values.yaml uses only keys
 the official chart's values.schema.json (a copy in deploy/schemas/) defines and validates against it, with its
 Kubernetes references resolved from kubernetes-validate's bundled schemas; the chart's instance settings equal
-deploy/dagster.yaml's; the Kubernetes manifests validate (strict) and their quota leaves room for the run queue.
+deploy/dagster.yaml's; the Kubernetes manifests validate (strict) and their quota leaves room for the run queue;
+the TPU training Job has one pod per host of SCALING.md's 32-chip slice, reachable through its headless Service,
+runs the Pipes entry point in the image's venv multi-host, and the run pods' service account may launch it.
 """
 
 from __future__ import annotations
@@ -175,3 +177,26 @@ def test_the_namespace_quota_leaves_room_for_the_run_queue():
     run_cpu = int(_values()["runLauncher"]["config"]["k8sRunLauncher"]["resources"]["requests"]["cpu"])
     assert int(quota["spec"]["hard"]["pods"]) >= runs + 3, "the webserver, the daemon and the code server too"
     assert int(quota["spec"]["hard"]["requests.cpu"]) >= runs * run_cpu
+
+
+def test_the_tpu_job_spans_the_slice_runs_the_entry_point_and_the_run_pods_may_launch_it():
+    from resources.tpu import ENTRY_POINT, MULTI_HOST_ENV
+
+    documents = {doc["kind"]: doc for doc in yaml.safe_load_all((DEPLOY / "k8s" / "tpu-training.yaml").read_text())}
+    job, service, binding = documents["Job"], documents["Service"], documents["RoleBinding"]
+    pod = job["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    rows, columns = map(int, pod["spec"]["nodeSelector"]["cloud.google.com/gke-tpu-topology"].split("x"))
+    assert rows * columns == 32, "SCALING.md's slice"
+    hosts = rows * columns // int(container["resources"]["limits"]["google.com/tpu"])
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == job["spec"]["parallelism"] == hosts
+    assert pod["spec"]["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    workdir = re.search(r"^WORKDIR (\S+)$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    assert container["command"] == [f"{workdir}/.venv/bin/python", "-m", ENTRY_POINT]
+    assert {"name": MULTI_HOST_ENV, "value": "1"} in container["env"]
+    [namespace] = [doc for doc in yaml.safe_load_all((DEPLOY / "k8s" / "namespace.yaml").read_text())
+                   if doc["kind"] == "Namespace"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": _values()["global"]["serviceAccountName"],
+                                    "namespace": namespace["metadata"]["name"]}]
+    assert {"create", "get", "delete"} <= set(documents["Role"]["rules"][0]["verbs"])
