@@ -88,8 +88,9 @@ def i3d_checkpoint(context: dg.AssetExecutionContext, artifacts: LocalArtifactSt
 @dg.asset(group_name=GROUP, partitions_def=EXAMPLES_PARTITIONS, deps=["i3d_checkpoint"], kinds={"jax", "pandas"})
 def i3d_evaluation(context: dg.AssetExecutionContext, artifacts: LocalArtifactStore,
                    benchmark: BenchmarkSettings) -> dg.Output[pd.DataFrame]:
-    """The partition's checkpoint on val and test: 8 clips a video, softmax probabilities averaged; top-1 and
-    top-5 with a bootstrap 95 % interval of top-1 over the videos (the sandbox's test split is small)."""
+    """The partition's checkpoint on val and test: the input config's clips a video (the note's 8; 4 in the demo),
+    softmax probabilities averaged; top-1 and top-5 with a bootstrap 95 % interval of top-1 over the videos (the
+    sandbox's test split is small)."""
     from kinetics_assets.benchmark.run import run_evaluation
 
     shards, checkpoints = _shards_of(artifacts)

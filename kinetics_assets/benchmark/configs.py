@@ -34,7 +34,6 @@ class I3DConfig:
     optimizer: str = "sgd"  # or "adam" (the tiny run's: see tiny())
     batch_norm_decay: float = 0.999
     subtract_mean_frame: bool = False
-    eval_clips: int = 8
     checkpoint_every_steps: int = 1000
     log_every_steps: int = 100
     seed: int = 0

@@ -1,5 +1,5 @@
 """One benchmark run of the note's Table 4: I3D trained from scratch on a nested subset of a release's training
-clips (at most N per class), then scored on its val and test clips (8 clips a video, probabilities averaged).
+clips (at most N per class), then scored on its val and test clips (8 clips a video in the note, 4 in the demo; probabilities averaged).
 
 Plain functions over a shard folder, so the same code runs in the Dagster process, in a Pipes subprocess
 (`pipes_train.py`) or on a TPU VM. Training resumes from the run's latest checkpoint.
