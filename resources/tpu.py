@@ -1,6 +1,6 @@
 """I3D training on a TPU slice through Dagster Pipes over GCS (`PipesGCSAccelerator`), and how the slice is started
 and watched: a TPU VM over `gcloud ... ssh --worker=all`, a GKE TPU slice as an Indexed Job
-(deploy/k8s/tpu-training.yaml), or local processes standing in for a slice's hosts.
+(deploy/k8s/tpu-training-job.yaml), or local processes standing in for a slice's hosts.
 
 A module of its own so that only profiles that train on TPUs import dagster-gcp. Each launcher starts `python -m kinetics_assets.benchmark.pipes_train` on every host of the slice with the Pipes
 bootstrap parameters and nothing else from the Dagster process: no environment, no credentials (a TPU VM or a GKE
@@ -41,7 +41,7 @@ MULTI_HOST_ENV = "KINETICS_JAX_DISTRIBUTED"  # "1": the entry point joins the sl
 LOCAL_PASS_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT",
                   "JAX_PLATFORMS", "XLA_FLAGS")
 GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # TPU names, zones, projects, Kubernetes names
-DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[1] / "deploy" / "k8s" / "tpu-training.yaml")
+DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[1] / "deploy" / "k8s" / "tpu-training-job.yaml")
 
 
 def _checked(name: str, what: str) -> str:
@@ -125,7 +125,7 @@ class TpuVmLauncher(TrainingLauncher):
 
 
 class GkeTpuJobLauncher(TrainingLauncher):
-    """A GKE TPU slice: deploy/k8s/tpu-training.yaml's Indexed Job (one pod a host), created per run and watched
+    """A GKE TPU slice: deploy/k8s/tpu-training-job.yaml's Indexed Job (one pod a host), created per run and watched
     until it succeeds or fails; deleted if the Dagster run is interrupted."""
 
     namespace: str = Field(default="kinetics")
@@ -176,13 +176,17 @@ class PipesGCSAccelerator(Accelerator):
     """Training on a TPU slice (or a stand-in) that shares nothing with the Dagster run but a bucket: the Pipes
     context is a blob it reads (`PipesGCSContextInjector`), its logs and materialization are message chunks it
     writes and this run polls (`PipesGCSMessageReader`), both under `gs://{bucket}/{prefix}`. `launcher` starts and
-    watches the hosts; the run's shards and workdir must be paths that mean the same to them (deploy/README.md)."""
+    watches the hosts. The run's shards and workdir reach them through `host_paths` (deploy/README.md, TPU
+    training): e.g. the artifact store's local copy of `artifacts/` here is `/gcs/artifacts`, the bucket's mount,
+    there; a path under no entry is passed as it is."""
 
     gcs: GCSResource
     launcher: TrainingLauncher
     bucket: str = Field(description=f"Pipes bucket; from the environment: EnvVar({PIPES_BUCKET_ENV!r})")
     prefix: str = Field(default="pipes/", description="key prefix of the context blobs and message chunks")
     poll_interval_s: float = Field(default=5.0, gt=0, description="seconds between reads of new message chunks")
+    host_paths: dict[str, str] = Field(default_factory=dict,
+                                       description="folder here -> the same files' folder on the hosts")
 
     def train(self, context: dg.AssetExecutionContext, run: BenchmarkRun) -> dg.MaterializeResult:
         from dagster_gcp.pipes import PipesGCSContextInjector
@@ -194,10 +198,22 @@ class PipesGCSAccelerator(Accelerator):
                                                      key_prefix=f"{self.prefix}context/"),
             message_reader=_prefixed_message_reader(self.bucket, f"{self.prefix}messages/", client,
                                                     self.poll_interval_s),
-            extras={"run": dataclasses.asdict(run)},
+            extras={"run": dataclasses.asdict(on_hosts(run, self.host_paths))},
         ) as session:
             self.launcher.launch(context, session.get_bootstrap_env_vars(), session.get_bootstrap_cli_arguments())
         return dg.PipesClientCompletedInvocation(session).get_materialize_result()
+
+
+def on_hosts(run: BenchmarkRun, host_paths: Mapping[str, str]) -> BenchmarkRun:
+    """`run` with its shards and workdir as the hosts see them: under the host folder of the first entry of
+    `host_paths` whose folder here holds them."""
+    def moved(path: str) -> str:
+        for here, there in host_paths.items():
+            if Path(path).is_relative_to(here):
+                return str(Path(there) / Path(path).relative_to(here))
+        return path
+
+    return dataclasses.replace(run, shards=moved(run.shards), workdir=moved(run.workdir))
 
 
 def _prefixed_message_reader(bucket: str, prefix: str, client, interval: float):

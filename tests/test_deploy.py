@@ -182,7 +182,10 @@ def test_the_namespace_quota_leaves_room_for_the_run_queue():
 def test_the_tpu_job_spans_the_slice_runs_the_entry_point_and_the_run_pods_may_launch_it():
     from resources.tpu import ENTRY_POINT, MULTI_HOST_ENV
 
-    documents = {doc["kind"]: doc for doc in yaml.safe_load_all((DEPLOY / "k8s" / "tpu-training.yaml").read_text())}
+    documents = {doc["kind"]: doc for name in ("tpu-training.yaml", "tpu-training-job.yaml")
+                 for doc in yaml.safe_load_all((DEPLOY / "k8s" / name).read_text())}
+    assert list(yaml.safe_load_all((DEPLOY / "k8s" / "tpu-training-job.yaml").read_text())) == [documents["Job"]], \
+        "the template alone in its file: applying tpu-training.yaml sets up, it does not start a training"
     job, service, binding = documents["Job"], documents["Service"], documents["RoleBinding"]
     pod = job["spec"]["template"]
     [container] = pod["spec"]["containers"]

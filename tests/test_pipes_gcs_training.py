@@ -4,9 +4,9 @@ with local processes standing in for the TPU slice's hosts.
 Protects: an i3d_checkpoint partition materialized through PipesGCSAccelerator reaches the run's event log (its
 step-metric log lines and its materialization) through message chunks in the bucket, the context blob is gone
 afterwards, and the result equals the same partition trained in the run's process; the stand-in hosts see none
-of the Dagster process's environment beyond the Pipes bootstrap and how to reach GCS, and several of them get
-one JAX coordinator and their process ids; the TPU VM launcher's command and the GKE launcher's Job are exactly
-what they must be, and bad names never reach them.
+of the Dagster process's environment beyond the Pipes bootstrap and how to reach GCS, several of them get one JAX
+coordinator and their process ids, and they get the run's folders by the names they see; the TPU VM launcher's
+command and the GKE launcher's Job are exactly what they must be, and bad names never reach them.
 
 Not run here: two hosts training for real. Run by hand (two processes over a local coordinator, one partition),
 both hosts trained their halves of a global batch of 16 to the same loss and Orbax wrote one checkpoint, but
@@ -30,10 +30,11 @@ import yaml
 from gcs_emulator import gcs_emulator
 from kinetics_assets.benchmark import assets as benchmark
 from kinetics_assets.benchmark.assets import BenchmarkSettings
+from kinetics_assets.benchmark.run import BenchmarkRun
 from resources.accelerator import InProcessAccelerator
 from resources.storage import LocalArtifactStore, LocalParquetIOManager
 from resources.tpu import (ENTRY_POINT, GkeTpuJobLauncher, LocalProcessLauncher, PipesGCSAccelerator,
-                           TpuVmLauncher)
+                           TpuVmLauncher, on_hosts)
 from test_benchmark_assets import write_release
 
 PARTITION = "100"  # 1 clip a class at the tests' scale: 2 clips, one step an epoch
@@ -52,17 +53,18 @@ def _resources(root: Path, accelerator, cache: Path) -> dict:
     }
 
 
-def _gcs_accelerator(bucket: str) -> PipesGCSAccelerator:
+def _gcs_accelerator(bucket: str, host_paths: dict[str, str]) -> PipesGCSAccelerator:
     from dagster_gcp import GCSResource
 
     return PipesGCSAccelerator(gcs=GCSResource(project="kinetics-test"), bucket=bucket, prefix=PREFIX,
-                               poll_interval_s=0.5, launcher=LocalProcessLauncher(timeout_s=240))
+                               poll_interval_s=0.5, host_paths=host_paths, launcher=LocalProcessLauncher(timeout_s=240))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The same partition trained in the run's process and over GCS, each in its own artifacts folder holding the
-    same shards (so neither resumes from the other's checkpoint)."""
+    same shards (so neither resumes from the other's checkpoint). The GCS run's host sees its artifacts folder
+    under another name, as a TPU host sees the bucket at its mount."""
     from google.cloud import storage
 
     roots = {name: tmp_path_factory.mktemp(name) for name in ("in_process", "gcs")}
@@ -72,13 +74,15 @@ def trained(tmp_path_factory):
     dg.materialize(assets, selection=["benchmark_shards"],
                    resources=_resources(roots["in_process"], InProcessAccelerator(), cache))
     shutil.copytree(roots["in_process"] / "artifacts", roots["gcs"] / "artifacts")
+    mount = tmp_path_factory.mktemp("host") / "gcs"
+    mount.symlink_to(roots["gcs"] / "artifacts", target_is_directory=True)
     results, blobs = {}, {}
     with gcs_emulator() as emulator, pytest.MonkeyPatch.context() as env:
         env.setenv("STORAGE_EMULATOR_HOST", emulator.url)
         env.setenv("GOOGLE_CLOUD_PROJECT", "kinetics-test")
         bucket = storage.Client().bucket(emulator.bucket)
         for name, accelerator in (("in_process", InProcessAccelerator()),
-                                  ("gcs", _gcs_accelerator(emulator.bucket))):
+                                  ("gcs", _gcs_accelerator(emulator.bucket, {str(roots["gcs"] / "artifacts"): str(mount)}))):
             before = {blob.name for blob in bucket.list_blobs()}
             instance = dg.DagsterInstance.ephemeral()
             result = dg.materialize(assets, selection=["i3d_checkpoint"], partition_key=PARTITION, instance=instance,
@@ -87,7 +91,7 @@ def trained(tmp_path_factory):
             results[name] = (result, instance)
             blobs[name] = {blob.name: blob.download_as_bytes() for blob in bucket.list_blobs()
                            if blob.name not in before}
-    return roots, results, blobs
+    return roots, mount, results, blobs
 
 
 def _materialization(result) -> dict:
@@ -100,7 +104,7 @@ def _log_messages(result, instance) -> list[str]:
 
 
 def test_the_step_metrics_and_the_materialization_arrive_through_the_bucket(trained):
-    _, results, blobs = trained
+    _, _, results, blobs = trained
     result, instance = results["gcs"]
     [step_line] = [message for message in _log_messages(result, instance) if message.startswith("step ")]
     assert step_line.startswith(f"step {EPOCHS}: accuracy ") and " loss " in step_line
@@ -118,7 +122,7 @@ def test_the_step_metrics_and_the_materialization_arrive_through_the_bucket(trai
 
 
 def test_over_gcs_the_result_equals_the_in_process_run(trained):
-    roots, results, _ = trained
+    roots, mount, results, _ = trained
     local, remote = _materialization(results["in_process"][0]), _materialization(results["gcs"][0])
     assert remote.pop("hosts") == 1
     assert set(remote) == set(local)
@@ -126,8 +130,11 @@ def test_over_gcs_the_result_equals_the_in_process_run(trained):
     assert local["steps"] == EPOCHS and local["clips"] == 2
     assert remote["loss"] == pytest.approx(local["loss"], rel=1e-5)
     assert remote["accuracy"] == pytest.approx(local["accuracy"], abs=1e-6)
-    assert Path(remote["workdir"]).is_relative_to(roots["gcs"])
-    assert (Path(remote["workdir"]) / "checkpoints" / str(EPOCHS)).is_dir(), "Orbax's checkpoint of the last step"
+    workdir = Path(remote["workdir"])
+    assert workdir.is_relative_to(mount), "the host trained on the paths it sees"
+    here = roots["gcs"] / "artifacts" / workdir.relative_to(mount)
+    assert Path(local["workdir"]).relative_to(roots["in_process"]) == here.relative_to(roots["gcs"])
+    assert (here / "checkpoints" / str(EPOCHS)).is_dir(), "Orbax's checkpoint of the last step, where Dagster sees it"
 
 
 def test_the_hosts_get_the_bootstrap_and_the_way_to_gcs_and_nothing_else(monkeypatch):
@@ -141,6 +148,15 @@ def test_the_hosts_get_the_bootstrap_and_the_way_to_gcs_and_nothing_else(monkeyp
     assert [host["JAX_PROCESS_ID"] for host in hosts] == ["0", "1", "2"]
     assert {host["JAX_COORDINATOR_ADDRESS"] for host in hosts} == {hosts[0]["JAX_COORDINATOR_ADDRESS"]}
     assert all(host["KINETICS_JAX_DISTRIBUTED"] == "1" and host["JAX_NUM_PROCESSES"] == "3" for host in hosts)
+
+
+def test_the_hosts_get_the_run_s_folders_as_they_see_them():
+    run = BenchmarkRun(shards="/var/k/cache/artifacts/benchmark/shards", workdir="/var/k/cache/artifacts2/w",
+                       per_class=None)
+    moved = on_hosts(run, {"/var/k/cache/artifacts": "/gcs/artifacts"})
+    assert moved.shards == "/gcs/artifacts/benchmark/shards"
+    assert moved.workdir == run.workdir, "a folder whose name only starts like an entry's is not under it"
+    assert on_hosts(run, {}) == run
 
 
 def test_the_tpu_vm_command_runs_the_entry_point_on_every_worker_and_rejects_bad_names():
