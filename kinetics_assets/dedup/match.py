@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +45,11 @@ class MatchParams:
     min_detail: float = MIN_DETAIL
     chance_matches: float = 0.01
     still_apart: int = 6
+    workers: int = 2            # threads rejecting candidates in batches (``worth_voting``; numpy releases the GIL)
 
     def __post_init__(self):
-        if not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1 or not 0 < self.min_share <= 1:
+        if (not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1
+                or not 0 < self.min_share <= 1 or self.workers < 1):
             raise ValueError(f"invalid match parameters: {self}")
 
 
@@ -201,27 +204,30 @@ def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams
     before its offset vote: enough close frames in both clips, and either few enough close frame pairs for the vote
     to vouch (``unspecific_share``) or a closest frame pair within the chance distance (the mean distance of a
     still match is no less). The others (nearly all chance candidates) need not be confirmed one by one. Pairs of
-    equal lengths are compared together, ``batch`` frame pairs at a time."""
+    equal lengths are compared together, ``batch`` frame pairs at a time, by ``params.workers`` threads."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     still_limit = chance_distance(len(table), params)
     worth = np.zeros(len(pairs), bool)
     lengths = np.stack([table.lengths[pairs[:, 0]], table.lengths[pairs[:, 1]]], axis=1)
     shapes, group = np.unique(lengths, axis=0, return_inverse=True)
     by_shape = np.split(np.argsort(group.ravel(), kind="stable"), np.cumsum(np.bincount(group.ravel()))[:-1])
-    for (len_a, len_b), members in zip(shapes.tolist(), by_shape):
-        if len_a == 0 or len_b == 0:
-            continue
-        needed, step = needed_frames(len_a, len_b, params), max(1, batch // (len_a * len_b))
-        for lo in range(0, len(members), step):
-            chunk = members[lo:lo + step]
-            fa = table.hashes[table.offsets[pairs[chunk, 0]][:, None] + np.arange(len_a)]
-            fb = table.hashes[table.offsets[pairs[chunk, 1]][:, None] + np.arange(len_b)]
-            least = _least_distances(fa, fb)
-            close = least <= params.max_distance
-            frames = np.minimum(close.any(axis=3).sum(axis=2), close.any(axis=2).sum(axis=2))  # (pairs, 2)
-            specific = (close.sum(axis=(2, 3)) / (len_a * len_b) <= params.unspecific_share) | (
-                least.min(axis=(2, 3)) <= still_limit)
-            worth[chunk] = ((frames >= needed) & specific).any(axis=1)
+
+    def judge(len_a: int, len_b: int, chunk: np.ndarray) -> None:
+        fa = table.hashes[table.offsets[pairs[chunk, 0]][:, None] + np.arange(len_a)]
+        fb = table.hashes[table.offsets[pairs[chunk, 1]][:, None] + np.arange(len_b)]
+        least = _least_distances(fa, fb)
+        close = least <= params.max_distance
+        frames = np.minimum(close.any(axis=3).sum(axis=2), close.any(axis=2).sum(axis=2))  # (pairs, 2)
+        specific = (close.sum(axis=(2, 3)) / (len_a * len_b) <= params.unspecific_share) | (
+            least.min(axis=(2, 3)) <= still_limit)
+        worth[chunk] = ((frames >= needed_frames(len_a, len_b, params)) & specific).any(axis=1)
+
+    with ThreadPoolExecutor(max_workers=params.workers) as pool:
+        jobs = [pool.submit(judge, len_a, len_b, members[lo:lo + max(1, batch // (len_a * len_b))])
+                for (len_a, len_b), members in zip(shapes.tolist(), by_shape) if len_a and len_b
+                for lo in range(0, len(members), max(1, batch // (len_a * len_b)))]
+        for job in jobs:
+            job.result()
     return worth
 
 

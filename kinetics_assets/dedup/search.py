@@ -20,6 +20,7 @@ shorter keys and more tables: still shots are few, so its index is small and its
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,11 +49,12 @@ class SearchParams:
     still_bits: int = 16
     still_frames: int = 4       # consecutive sampled frames (2 s at 2 fps) ...
     still_apart: int = 6        # ... each within this many bits of the one before make a still shot
+    workers: int = 2            # tables searched at once (one per core; each holds its table: ~1 GB at 1M clips)
 
     def __post_init__(self):
         if (not 1 <= self.bits <= 63 or not 1 <= self.still_bits <= 63 or self.tables < 1 or self.still_tables < 0
                 or self.query_stride < 1 or self.max_bucket < 2 or not 0 <= self.radius <= 64
-                or not 0 <= self.still_radius <= 64 or self.still_frames < 2):
+                or not 0 <= self.still_radius <= 64 or self.still_frames < 2 or self.workers < 1):
             raise ValueError(f"invalid search parameters: {self}")
 
     def still_tier(self) -> SearchParams:
@@ -144,16 +146,21 @@ def _search(index_hashes: np.ndarray, index_clips: np.ndarray,
             query_chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], n_clips: int, params: SearchParams
             ) -> np.ndarray:
     """Unique clip pairs (m, 2), lo < hi, sorted, whose query and index hashes share a key in some table; the
-    queries come as (hashes, clip numbers) chunks, made again for every table."""
-    found = [np.zeros(0, np.int64)]
-    for mask in table_masks(params):
+    queries come as (hashes, clip numbers) chunks, made again for every table. Tables are searched by
+    ``params.workers`` threads (numpy's sorts, gathers and ufuncs release the GIL)."""
+
+    def one_table(mask: np.uint64) -> np.ndarray:
         table = _Table.build(index_hashes, index_clips, mask, params.max_bucket)
+        found = [np.zeros(0, np.int64)]
         for q_hashes, q_clips in query_chunks():
             query, entry = table.near(q_hashes, mask, params.radius)
             found.append(_pair_codes(q_clips[query], table.clips[entry], n_clips))
-        del table
-        found = [np.unique(np.concatenate(found))]
-    codes = found[0]
+        return np.unique(np.concatenate(found))
+
+    codes = np.zeros(0, np.int64)
+    with ThreadPoolExecutor(max_workers=params.workers) as pool:
+        for found in pool.map(one_table, table_masks(params)):
+            codes = np.union1d(codes, found)
     return np.stack([codes // n_clips, codes % n_clips], axis=1)
 
 
