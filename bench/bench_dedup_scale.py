@@ -1,6 +1,6 @@
 """The duplicate_clusters path at scale: read every partition's fingerprint table, group, search, match, cluster.
 
-    .venv/bin/python bench/bench_dedup_scale.py --clips 100000 [--partitions 400] [--runs 3] [--tables DIR]
+    .venv/bin/python bench/bench_dedup_scale.py --clips 100000 [--partitions 400] [--runs 3] [--tables DIR] [--workers 2]
 
 Per partition (a class) a fingerprint table as ``Fingerprint.to_frame`` writes it (plus the asset's clip
 columns) is stored as Parquet; the run then does what the ``duplicate_clusters`` asset does, step by step and
@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kinetics_assets.dedup import candidate_pairs, clip_items, confirm_pairs, decide, fingerprint_table
+from kinetics_assets.dedup import (
+    MatchParams,
+    SearchParams,
+    candidate_pairs,
+    clip_items,
+    confirm_pairs,
+    decide,
+    fingerprint_table,
+)
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -94,7 +102,7 @@ def write_partitions(folder: Path, n_clips: int, n_partitions: int) -> np.ndarra
     return np.concatenate(planted)
 
 
-def run(folder: Path, planted: np.ndarray) -> dict:
+def run(folder: Path, planted: np.ndarray, workers: int = 2) -> dict:
     steps, cpu, rss = {}, {}, {}
     start, start_cpu = time.perf_counter(), time.process_time()
 
@@ -112,9 +120,9 @@ def run(folder: Path, planted: np.ndarray) -> dict:
     prints, clips = fingerprint_table([hashed])
     items = clip_items(clips)
     step("fingerprint table + ClipItems")
-    pairs = candidate_pairs(prints)
+    pairs = candidate_pairs(prints, SearchParams(workers=workers))
     step("candidate search (both tiers)")
-    matches = confirm_pairs(prints, pairs)
+    matches = confirm_pairs(prints, pairs, MatchParams(workers=workers))
     step("confirm (offset vote)")
     decisions = decide(items, matches)
     digest = hashlib.sha256(decisions.to_csv(index=False).encode()).hexdigest()  # to compare code versions by
@@ -139,13 +147,13 @@ def _child(*args: str) -> str:
     return subprocess.run([sys.executable, __file__, *args], check=True, stdout=subprocess.PIPE, text=True).stdout
 
 
-def measure(folder: Path, runs: int) -> dict:
+def measure(folder: Path, runs: int, workers: int) -> dict:
     """``runs`` runs on the tables in ``folder``, each in a process of its own (its own peak RSS); the medians."""
     results, machine = [], machine_info()
     for _ in range(runs):
-        results.append(json.loads(_child("--measure", str(folder))))
+        results.append(json.loads(_child("--measure", str(folder), "--workers", str(workers))))
         print(json.dumps(results[-1]), flush=True)
-    return {"clips": results[0]["clips"], "runs": runs, "machine": machine, "load_average_at_end": os.getloadavg(),
+    return {"clips": results[0]["clips"], "runs": runs, "workers": workers, "machine": machine, "load_average_at_end": os.getloadavg(),
             **{f"median_{key}": float(np.median([r[key] for r in results]))
                for key in ("total_s", "total_cpu_s", "peak_rss_mib")},
             "median_steps_s": {name: float(np.median([r["steps_s"][name] for r in results]))
@@ -158,6 +166,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=400)
     parser.add_argument("--runs", type=int, default=1, help="runs on the same tables; medians are printed last")
+    parser.add_argument("--workers", type=int, default=2, help="threads of the search and the batched rejection")
     parser.add_argument("--tables", type=Path, help="keep the partition tables there (written if missing)")
     parser.add_argument("--write", type=Path, help="only write the partition tables (and planted.npy) there")
     parser.add_argument("--measure", type=Path, help="only run once on the tables there")
@@ -165,16 +174,16 @@ def main() -> None:
     if args.write:
         np.save(args.write / "planted.npy", write_partitions(args.write, args.clips, args.partitions))
     elif args.measure:
-        print(json.dumps(run(args.measure, np.load(args.measure / "planted.npy"))))
+        print(json.dumps(run(args.measure, np.load(args.measure / "planted.npy"), args.workers)))
     elif args.tables:
         args.tables.mkdir(parents=True, exist_ok=True)
         if not (args.tables / "planted.npy").exists():
             _child("--clips", str(args.clips), "--partitions", str(args.partitions), "--write", str(args.tables))
-        print(json.dumps(measure(args.tables, args.runs)))
+        print(json.dumps(measure(args.tables, args.runs, args.workers)))
     else:
         with tempfile.TemporaryDirectory() as tmp:
             _child("--clips", str(args.clips), "--partitions", str(args.partitions), "--write", tmp)
-            print(json.dumps(measure(Path(tmp), args.runs)))
+            print(json.dumps(measure(Path(tmp), args.runs, args.workers)))
 
 
 if __name__ == "__main__":
