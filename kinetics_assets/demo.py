@@ -272,11 +272,11 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
          "— found: the plain name, then cumulative as each language's techniques are added):\n"
          + recall.to_markdown(index=False))
     echo("\nTable 3 (continents):\n" + latest(instance, "edition_geography")[0].to_markdown(index=False))
-    table4 = latest(instance, "benchmark_table")[0]
+    table4, report = latest(instance, "benchmark_table")
+    figure = (str(kinetics_home() / "artifacts" / "benchmark" / "figure1.png") if active_profile() == "sandbox"
+              else f"{report['files'].value}/figure1.png")  # gcp: the object in the bucket
     echo("\nTable 4 (I3D, tiny configuration, sandbox-scaled examples per class; test_top1_low/high: bootstrap 95 % "
-         "interval over the test videos; chance 1/classes). Figure 1: " + str(kinetics_home() / "artifacts" / "benchmark"
-                                                                       / "figure1.png") + "\n"
-         + table4.to_markdown(index=False))
+         f"interval over the test videos; chance 1/classes). Figure 1: {figure}\n" + table4.to_markdown(index=False))
     names = dict.fromkeys([first["release"].value, release["release"].value])  # a rerun finds both the same
     echo(f"\nReleases (each passed every Great Expectations check): {', then '.join(names)}")
     if active_profile() == "sandbox":  # the gcp profile keeps them in its bucket under the same names
