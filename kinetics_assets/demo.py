@@ -277,7 +277,7 @@ def run_demo(echo: Echo = print, faults: float = 0.0) -> None:
               else f"{report['files'].value}/figure1.png")  # gcp: the object in the bucket
     echo("\nTable 4 (I3D, tiny configuration, sandbox-scaled examples per class; test_top1_low/high: bootstrap 95 % "
          f"interval over the test videos; chance 1/classes). Figure 1: {figure}\n" + table4.to_markdown(index=False))
-    names = dict.fromkeys([first["release"].value, release["release"].value])  # a rerun finds both the same
+    names = dict.fromkeys([first["release_name"].value, release["release_name"].value])  # a rerun: both the same
     echo(f"\nReleases (each passed every Great Expectations check): {', then '.join(names)}")
     if active_profile() == "sandbox":  # the gcp profile keeps them in its bucket under the same names
         echo(f"\nOutputs: {kinetics_home() / 'artifacts'} (reports), {kinetics_home() / 'assets'} (asset values),")
