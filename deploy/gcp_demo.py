@@ -1,11 +1,12 @@
 """The demo on the gcp profile, on local stand-ins for the cloud: `.venv/bin/python deploy/gcp_demo.py`.
 
 The bucket is gcp-storage-emulator (a real GCS JSON API, in memory) and the Dagster instance is deploy/dagster.yaml's
-PostgreSQL storage on a throwaway local server, with compute logs on GCS (GCSComputeLogManager); both are the
-tests' harnesses (tests/gcs_emulator.py, tests/postgres_server.py) and go when the demo ends. The pipeline runs
-with KINETICS_PROFILE=gcp and the sandbox's platform, crowd and Data API (KINETICS_GCP_WORLD=sandbox), exactly as
+PostgreSQL storage on a throwaway local server, with compute logs on GCS (GCSComputeLogManager); the ledgers and
+the rate budget are a database of their own on the same server. Both servers are the tests' harnesses
+(tests/gcs_emulator.py, tests/postgres_server.py) and go when the demo ends. The pipeline runs with
+KINETICS_PROFILE=gcp and the sandbox's platform, crowd and Data API (KINETICS_GCP_WORLD=sandbox), exactly as
 `kinetics demo` runs it; the release lands in the bucket, whose listing is printed at the end. KINETICS_HOME
-(default: a fresh folder under /tmp) keeps only the sandbox world, the ledgers and the download cache.
+(default: a fresh folder under /tmp) keeps only the sandbox world and the download cache.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the harnesses live in tests/
 
+from resources.ledgers import DATABASE_URL_ENV  # noqa: E402
 from resources.profiles import GCP_PROJECT_ENV, GCP_WORLD_ENV, GCS_BUCKET_ENV  # noqa: E402
 from tests.gcs_emulator import gcs_emulator  # noqa: E402
 from tests.postgres_server import postgres_server  # noqa: E402
@@ -51,6 +53,7 @@ def main() -> None:
             GCP_PROJECT_ENV: "kinetics-demo", "KINETICS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
             "DAGSTER_PG_HOST": database.host, "DAGSTER_PG_PORT": str(database.port),
             "DAGSTER_PG_USERNAME": database.username, "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database.database,
+            DATABASE_URL_ENV: database.create_database("ledgers").url,  # the ledgers and rate budget, beside it
         })
         dagster_home = home / "dagster_home"
         dagster_home.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from resources.clip_store import LocalClipStore
 from resources.crowd import CrowdInbox
 from resources.editions import EditionCatalog, EditionFiles
 from resources.geography import youtube_data_api
-from resources.ledgers import Ledgers
+from resources.ledgers import Ledgers, postgres_ledgers
 from resources.rate_limit import RateLimit
 from resources.sandbox.geography import SandboxDataApi
 from resources.sandbox.resource import SandboxPlatform
@@ -122,10 +122,11 @@ PRODUCTION_EDITION = "Kinetics-700-2020"
 PLATFORM_SECRET_ENVS = {"cookie_file": "KINETICS_COOKIE_FILE", "proxy": "KINETICS_PROXY"}
 
 
-def gcp_ledgers(home: Path) -> Ledgers:
-    """The gcp profile's ledgers (and with them the shared rate budget): local SQLite files for now; the production
-    database (PostgreSQL, issue 15) plugs in here."""
-    return Ledgers(root=str(home / "ledgers"))
+def gcp_ledgers() -> Ledgers:
+    """The gcp profile's ledgers and the shared rate budget: the production PostgreSQL database named by
+    $KINETICS_LEDGER_DATABASE_URL, which every run pod of the deployment reaches (a local SQLite file would be one
+    pod's)."""
+    return postgres_ledgers()
 
 
 def gcs_storage(home: Path) -> dict:
@@ -148,7 +149,7 @@ def _youtube_world(home: Path) -> dict:
     """YouTube, the Data API and the note's thresholds; the edition replenished is the official download."""
     from resources.video_platform import YouTubePlatform
 
-    ledgers = gcp_ledgers(home)
+    ledgers = gcp_ledgers()
     secrets = {field: dg.EnvVar(name) for field, name in PLATFORM_SECRET_ENVS.items() if name in os.environ}
     edition = Path(os.environ.get(EDITION_DIR_ENV, home / "editions" / PRODUCTION_EDITION))
     return {
@@ -170,10 +171,15 @@ def _youtube_world(home: Path) -> dict:
 
 def _gcp_resources() -> dict:
     """Storage on GCS; the platform, crowd and Data API of the sandbox when KINETICS_GCP_WORLD=sandbox, else
-    YouTube's. Ledgers stay local (see gcp_ledgers)."""
+    YouTube's. The ledgers and rate budget on PostgreSQL either way (gcp_ledgers)."""
     home = kinetics_home()
-    world = _sandbox_resources() if os.environ.get(GCP_WORLD_ENV) == "sandbox" else _youtube_world(home)
-    return {**world, **gcs_storage(home)}
+    if os.environ.get(GCP_WORLD_ENV) != "sandbox":
+        return {**_youtube_world(home), **gcs_storage(home)}
+    ledgers, sandbox = gcp_ledgers(), _sandbox_resources()
+    budget = sandbox["rate_limit"]
+    return {**sandbox, **gcs_storage(home), "ledgers": ledgers,
+            "rate_limit": RateLimit(ledgers=ledgers, budget=budget.budget, rate_per_s=budget.rate_per_s,
+                                    burst=budget.burst)}
 
 
 PROFILES = {"sandbox": _sandbox_resources, "gcp": _gcp_resources}

@@ -16,7 +16,9 @@ from kinetics_assets.materialized import latest
 from kinetics_assets.partitions import class_key
 from kinetics_assets.voting.assets import vote_inbox_sensor
 from resources.gcs_storage import GCSArtifactStore, GCSClipStore, GCSCrowdInbox, GCSParquetIOManager, checked_name
+from resources.ledgers import DATABASE_URL_ENV, Ledgers
 from resources.profiles import GCP_PROJECT_ENV, GCP_WORLD_ENV, GCS_BUCKET_ENV, gcs_storage, resources_for
+from resources.rate_limit import RateLimit
 from resources.sandbox.crowd import SandboxCrowd
 from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
@@ -26,7 +28,7 @@ from tests.gcs_emulator import gcs_emulator
 
 CLASSES = ["stacking dice", "luge"]
 POLICY = resources_for("sandbox")["policy"]
-LOCAL_STORES = ("assets", "artifacts", "clips", "crowd")  # where the sandbox profile keeps what gcp puts in GCS
+LOCAL_STORES = ("assets", "artifacts", "clips", "crowd", "ledgers")  # where the sandbox profile keeps what gcp puts in GCS
 
 
 @pytest.fixture()
@@ -65,6 +67,9 @@ def test_the_gcp_profile_stores_everything_in_the_bucket_from_the_environment(em
     assert isinstance(resources["clip_store"], GCSClipStore)
     assert isinstance(resources["crowd_inbox"], GCSCrowdInbox)
     assert isinstance(resources["video_platform"], SandboxPlatform)
+    # the ledgers and the rate budget every pod shares: PostgreSQL, its URL (and password) read when a run starts
+    assert resources["ledgers"].url == dg.EnvVar(DATABASE_URL_ENV) and resources["ledgers"].root is None
+    assert resources["rate_limit"].ledgers is resources["ledgers"]
     # the bucket and project are read when a run starts, never written into the configuration
     assert resources["artifacts"].bucket.name == dg.EnvVar(GCS_BUCKET_ENV)
     assert _resolved(resources["artifacts"]).bucket.name == emulator.bucket
@@ -140,16 +145,20 @@ def _materialize(assets, resources, instance, selection, partition=None):
     return result
 
 
-def test_a_two_class_slice_on_the_gcp_profile_releases_into_the_bucket(emulator, tmp_path):
+def test_a_two_class_slice_on_the_gcp_profile_releases_into_the_bucket(emulator, tmp_path, ledger_server):
     """Edition, clips, replenishment, crowd votes through the inbox sensor, curation and the release, with the
-    gcp profile's storage over a small sandbox world: every stored thing is an object under its profile name,
-    the release's objects are the files its manifest lists, and KINETICS_HOME holds none of it."""
+    gcp profile's storage and PostgreSQL ledgers over a small sandbox world: every stored thing is an object under
+    its profile name, the release's objects are the files its manifest lists, the ledgers are the database's, and
+    KINETICS_HOME holds none of it."""
     platform = SandboxPlatform(classes=CLASSES, relevant_per_class=48, distractors_per_class=10, max_duration=25.0,
                                cache_dir=str(tmp_path / "world"), clock_file=str(tmp_path / "clock"))
     edition_dir = tmp_path / "edition"
     write_previous_edition(World(platform.world_config(), tmp_path / "world"), edition_dir,
                            minimum=POLICY.minimum_clips_per_class, seed=1)
-    resources = {**sandbox_resources(tmp_path, platform, edition_dir, POLICY), **gcs_storage(tmp_path)}
+    ledgers = Ledgers(url=ledger_server.create_database("gcp_slice").url)
+    resources = {**sandbox_resources(tmp_path, platform, edition_dir, POLICY), **gcs_storage(tmp_path),
+                 "ledgers": ledgers, "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=100,
+                                                             burst=50)}
     instance = dg.DagsterInstance.ephemeral()
     assets = [*dg.load_assets_from_modules(STAGES), *dg.load_asset_checks_from_modules(STAGES)]
     _materialize(assets, resources, instance, ["edition_annotations", "edition_availability", "class_deficits"])
@@ -200,4 +209,7 @@ def test_a_two_class_slice_on_the_gcp_profile_releases_into_the_bucket(emulator,
     assert "assets/edition_release/_.parquet" in objects and any(o.startswith("artifacts/dedup/") for o in objects)
     assert any(o.startswith("artifacts/release/data_docs/") for o in objects)
     assert [store for store in LOCAL_STORES if (tmp_path / store).exists()] == []
+    with ledgers.clip_ledger() as ledger:  # every clip fetched is the database's, none a local file's
+        done = {entry.relpath for entry in ledger.entries() if entry.status == "done"}
+    assert done >= {key.removeprefix("clips/") for key in objects if key.startswith("clips/")}
 
