@@ -118,6 +118,7 @@ GCP_WORLD_ENV = "KINETICS_GCP_WORLD"
 # Production's previous edition: the folder holding the official train.csv, validate.csv and test.csv.
 EDITION_DIR_ENV = "KINETICS_EDITION_DIR"
 PRODUCTION_EDITION = "Kinetics-700-2020"
+TPU_IMAGE_ENV = "KINETICS_TPU_IMAGE"  # the training image (deploy/Dockerfile's with libtpu: deploy/README.md)
 # Secrets of the production platform, passed as dg.EnvVar when set (their values never enter config or logs).
 PLATFORM_SECRET_ENVS = {"cookie_file": "KINETICS_COOKIE_FILE", "proxy": "KINETICS_PROXY"}
 
@@ -127,6 +128,22 @@ def gcp_ledgers() -> Ledgers:
     $KINETICS_LEDGER_DATABASE_URL, which every run pod of the deployment reaches (a local SQLite file would be one
     pod's)."""
     return postgres_ledgers()
+
+
+def gcp_accelerator(home: Path, sandbox_world: bool):
+    """I3D training as external compute that shares only the bucket with the run (Dagster Pipes over GCS): a GKE
+    TPU-slice Job on YouTube's world, whose hosts see the artefacts under the bucket's mount (/gcs/artifacts) where
+    the run has its local copy; local stand-in hosts on the sandbox world (the gcp demo), on this machine's disk."""
+    from dagster_gcp import GCSResource
+
+    from resources.tpu import GkeTpuJobLauncher, LocalProcessLauncher, PipesGCSAccelerator
+
+    pipes = {"gcs": GCSResource(project=dg.EnvVar(GCP_PROJECT_ENV)), "bucket": dg.EnvVar(GCS_BUCKET_ENV)}
+    if sandbox_world:
+        return PipesGCSAccelerator(**pipes, launcher=LocalProcessLauncher())
+    local_artifacts = home / "cache" / "gcs" / os.environ.get(GCS_BUCKET_ENV, "") / "artifacts"  # GCSBucket's cache
+    return PipesGCSAccelerator(**pipes, launcher=GkeTpuJobLauncher(image=dg.EnvVar(TPU_IMAGE_ENV)),
+                               host_paths={str(local_artifacts): "/gcs/artifacts"})
 
 
 def gcs_storage(home: Path) -> dict:
@@ -159,7 +176,7 @@ def _youtube_world(home: Path) -> dict:
         "ledgers": ledgers,
         "rate_limit": RateLimit(ledgers=ledgers),
         "benchmark": BenchmarkSettings(compilation_cache=str(home / "cache" / "jax")),
-        "accelerator": InProcessAccelerator(),
+        "accelerator": gcp_accelerator(home, sandbox_world=False),
         "editions": EditionCatalog(
             editions=[EditionFiles(name=PRODUCTION_EDITION, taxonomy=PRODUCTION_EDITION,
                                    files=[str(edition / name) for name in ("train.csv", "validate.csv", "test.csv")])],
@@ -171,7 +188,7 @@ def _youtube_world(home: Path) -> dict:
 
 def _gcp_resources() -> dict:
     """Storage on GCS; the platform, crowd and Data API of the sandbox when KINETICS_GCP_WORLD=sandbox, else
-    YouTube's. The ledgers and rate budget on PostgreSQL either way (gcp_ledgers)."""
+    YouTube's. The ledgers and rate budget on PostgreSQL, I3D training through Pipes over the bucket, either way."""
     home = kinetics_home()
     if os.environ.get(GCP_WORLD_ENV) != "sandbox":
         return {**_youtube_world(home), **gcs_storage(home)}
@@ -179,7 +196,8 @@ def _gcp_resources() -> dict:
     budget = sandbox["rate_limit"]
     return {**sandbox, **gcs_storage(home), "ledgers": ledgers,
             "rate_limit": RateLimit(ledgers=ledgers, budget=budget.budget, rate_per_s=budget.rate_per_s,
-                                    burst=budget.burst)}
+                                    burst=budget.burst),
+            "accelerator": gcp_accelerator(home, sandbox_world=True)}
 
 
 PROFILES = {"sandbox": _sandbox_resources, "gcp": _gcp_resources}

@@ -23,6 +23,7 @@ from resources.sandbox.crowd import SandboxCrowd
 from resources.sandbox.edition import write_previous_edition
 from resources.sandbox.resource import SandboxPlatform
 from resources.sandbox.world import World
+from resources.tpu import GkeTpuJobLauncher, LocalProcessLauncher, PipesGCSAccelerator
 from sandbox_pipeline import sandbox_resources
 from tests.gcs_emulator import gcs_emulator
 
@@ -70,11 +71,17 @@ def test_the_gcp_profile_stores_everything_in_the_bucket_from_the_environment(em
     # the ledgers and the rate budget every pod shares: PostgreSQL, its URL (and password) read when a run starts
     assert resources["ledgers"].url == dg.EnvVar(DATABASE_URL_ENV) and resources["ledgers"].root is None
     assert resources["rate_limit"].ledgers is resources["ledgers"]
+    # I3D trains as external compute talking to the run through the bucket: stand-in hosts here, a TPU slice there
+    assert isinstance(resources["accelerator"], PipesGCSAccelerator)
+    assert isinstance(resources["accelerator"].launcher, LocalProcessLauncher)
     # the bucket and project are read when a run starts, never written into the configuration
     assert resources["artifacts"].bucket.name == dg.EnvVar(GCS_BUCKET_ENV)
     assert _resolved(resources["artifacts"]).bucket.name == emulator.bucket
     monkeypatch.delenv(GCP_WORLD_ENV)
-    assert type(resources_for("gcp")["video_platform"]).__name__ == "YouTubePlatform"
+    production = resources_for("gcp")
+    assert type(production["video_platform"]).__name__ == "YouTubePlatform"
+    assert isinstance(production["accelerator"].launcher, GkeTpuJobLauncher)
+    assert list(production["accelerator"].host_paths.values()) == ["/gcs/artifacts"]
 
 
 def test_a_bucket_named_by_an_unread_environment_variable_is_refused(emulator, tmp_path):

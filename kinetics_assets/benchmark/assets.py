@@ -34,10 +34,10 @@ class BenchmarkSettings(dg.ConfigurableResource):
     def per_class(self, key: str) -> int | None:
         return None if key == "all" else max(1, round(int(key) * self.examples_scale))
 
-    def run(self, shards: Path, checkpoints: Path, key: str):
+    def run(self, shards: Path, workdir: Path, key: str):
         from kinetics_assets.benchmark.run import BenchmarkRun
 
-        return BenchmarkRun(shards=str(shards), workdir=str(checkpoints / key), per_class=self.per_class(key),
+        return BenchmarkRun(shards=str(shards), workdir=str(workdir), per_class=self.per_class(key),
                             model=self.model, inputs=self.inputs, epochs=self.epochs, seed=self.seed,
                             compilation_cache=self.compilation_cache)
 
@@ -50,11 +50,12 @@ def latest_release(artifacts: LocalArtifactStore) -> Path:
     return releases / pointer.read_text().strip()
 
 
-def _shards_of(artifacts: LocalArtifactStore):
+def _shards_of(artifacts: LocalArtifactStore, key: str):
+    """The shards, and the store path of partition `key`'s checkpoints (beside those of the same shards)."""
     from kinetics_assets.benchmark.shards import open_shards
 
     shards = open_shards(artifacts.path(SHARDS))
-    return shards, artifacts.path(CHECKPOINTS) / shards.manifest["content_sha256"][:16]
+    return shards, f"{CHECKPOINTS}/{shards.manifest['content_sha256'][:16]}/{key}"
 
 
 @dg.asset(group_name=GROUP, deps=["edition_release"], kinds={"arrayrecord"})
@@ -65,14 +66,15 @@ def benchmark_shards(artifacts: LocalArtifactStore, benchmark: BenchmarkSettings
     from kinetics_assets.benchmark.shards import build_shards
 
     release = latest_release(artifacts)
-    shards = build_shards(release, artifacts.path(SHARDS), INPUTS[benchmark.inputs].shards)
+    with artifacts.folder(SHARDS) as root:  # a bucket's store uploads what changed when the block ends
+        shards = build_shards(release, root, INPUTS[benchmark.inputs].shards)
     splits = shards.manifest["splits"]
     return dg.MaterializeResult(metadata={
         "release": release.name,
         "classes": len(shards.classes),
         **{f"{split}_clips": info["clips"] for split, info in splits.items()},
         "skipped": dg.MetadataValue.json({split: info["skipped"] for split, info in splits.items()}),
-        "path": dg.MetadataValue.path(str(shards.root)),
+        "path": artifacts.link(shards.root),
     })
 
 
@@ -81,8 +83,9 @@ def i3d_checkpoint(context: dg.AssetExecutionContext, artifacts: LocalArtifactSt
                    accelerator: Accelerator) -> dg.MaterializeResult:
     """I3D (RGB) trained from scratch on at most the partition's examples per class (nested subsets), where the
     `accelerator` resource runs it; resumes from the latest checkpoint."""
-    shards, checkpoints = _shards_of(artifacts)
-    return accelerator.train(context, benchmark.run(shards.root, checkpoints, context.partition_key))
+    shards, checkpoints = _shards_of(artifacts, context.partition_key)
+    with artifacts.folder(checkpoints) as workdir:  # hosts writing to the bucket itself leave it nothing to upload
+        return accelerator.train(context, benchmark.run(shards.root, workdir, context.partition_key))
 
 
 @dg.asset(group_name=GROUP, partitions_def=EXAMPLES_PARTITIONS, deps=["i3d_checkpoint"], kinds={"jax", "pandas"})
@@ -93,8 +96,8 @@ def i3d_evaluation(context: dg.AssetExecutionContext, artifacts: LocalArtifactSt
     sandbox's test split is small)."""
     from kinetics_assets.benchmark.run import run_evaluation
 
-    shards, checkpoints = _shards_of(artifacts)
-    run = benchmark.run(shards.root, checkpoints, context.partition_key)
+    shards, checkpoints = _shards_of(artifacts, context.partition_key)
+    run = benchmark.run(shards.root, artifacts.path(checkpoints), context.partition_key)
     scores = run_evaluation(run).assign(examples=context.partition_key,
                                         per_class=run.per_class if run.per_class else "all")
     return dg.Output(scores, metadata={"examples_per_class": str(run.per_class or "all"), "scores": table(scores)})
