@@ -58,7 +58,7 @@ def synthetic_block(n_clips: int, rng: np.random.Generator) -> tuple[np.ndarray,
 
 
 def synthetic_arrays(n_clips: int, params: SearchParams, block: int = 50_000, seed: int = 0):
-    """Index and query arrays as ``search.index_and_queries`` lays them out, built block by block."""
+    """Index and query arrays as the search's moving tier lays them out, built block by block."""
     rng = np.random.default_rng(seed)
     index, queries, planted = [], [], []
     for lo in range(0, n_clips, block):
