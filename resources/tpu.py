@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,11 @@ from dagster_gcp import GCSResource
 from pydantic import Field
 
 from resources.accelerator import Accelerator
+
+# Dagster's own Pipes session calls a preview method of every message reader (`expected_writer_count`) and warns
+# about it at each run; we call nothing in preview. Only that warning is silenced.
+warnings.filterwarnings("ignore", message=r"Function `PipesMessageReader.expected_writer_count` is currently in "
+                        r"preview", category=dg.PreviewWarning)
 
 if TYPE_CHECKING:
     from kinetics_assets.benchmark.run import BenchmarkRun
