@@ -8,7 +8,6 @@ Clients find it through ``STORAGE_EMULATOR_HOST`` (google-cloud-storage then use
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
+
+from tests.postgres_server import free_port
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
@@ -38,12 +39,6 @@ class GcsEmulator:
     def environment(self) -> dict[str, str]:
         """What a process needs in its environment to talk to this emulator instead of Google."""
         return {"STORAGE_EMULATOR_HOST": self.url}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen, log) -> None:
@@ -68,7 +63,7 @@ def gcs_emulator(bucket: str = DEFAULT_BUCKET) -> Iterator[GcsEmulator]:
 
     Does not touch this process's environment: callers set ``environment()`` where they need it.
     """
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
                "--in-memory", "--default-bucket", bucket, "--quiet"]
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT")}  # the CLI reads these as defaults

@@ -71,7 +71,8 @@ def ensure_installed() -> Path:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (the tests' servers bind there only)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -96,7 +97,7 @@ def postgres_server(database: str = "dagster") -> Iterator[PostgresServer]:
         os.chown(root, owner.pw_uid, owner.pw_gid), os.chown(data, owner.pw_uid, owner.pw_gid)
         _run_as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", owner.pw_name, "--auth=trust",
                        "--encoding=UTF8", "--no-sync"], user)
-        port = _free_port()
+        port = free_port()
         options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
         _run_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"),
                        "-w", "-t", str(START_TIMEOUT_S), "start"], user)

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import requests
 
 from kinetics_assets.editions.taxonomy import load_classes
 from kinetics_assets.partitions import class_key
+from postgres_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = """
@@ -22,12 +22,6 @@ QUERY = """
   assetNodeOrError(assetKey: {path: ["class_clips"]}) { ... on AssetNode { partitionKeys } }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
