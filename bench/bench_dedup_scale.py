@@ -4,8 +4,8 @@
 
 Per partition (a class) a fingerprint table as ``Fingerprint.to_frame`` writes it (plus the asset's clip
 columns) is stored as Parquet; the run then does what the ``duplicate_clusters`` asset does, step by step and
-timed (wall and CPU): read and concatenate the tables (as the IO manager hands them to the asset), the
-fingerprint table and ClipItems (``fingerprint_table``, ``clip_items``), both search tiers, the confirmation of
+timed (wall and CPU): read the tables one at a time into the fingerprint table (``PartitionTables``, as the IO
+manager hands them to the asset, into ``fingerprint_table``), both search tiers, the confirmation of
 every candidate, ``decide``. Contact sheets are left out (they decode the clustered videos). Fingerprints are
 synthetic with the real shape (20 frames x 11 hashes; see ``partition_table`` for how they move and how the 1 %
 planted copies are degraded). Every run is a process of its own, so its peak RSS is of the run only (the tables
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import resource
@@ -38,6 +39,7 @@ from kinetics_assets.dedup import (
     fingerprint_table,
 )
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
+from resources.storage import PartitionTables
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_dedup import FRAMES
@@ -113,18 +115,17 @@ def run(folder: Path, planted: np.ndarray, workers: int = 2) -> dict:
         rss[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         start, start_cpu = now, now_cpu
 
-    # what the IO manager hands the asset: every partition read, then concatenated
-    hashed = pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))], ignore_index=True)
-    step("read + concat partitions")
-    # from here on what the asset does (its cluster sheets left out: they decode the clustered videos)
-    prints, clips = fingerprint_table([hashed])
-    items = clip_items(clips)
-    step("fingerprint table + ClipItems")
+    # what the IO manager hands the asset (PartitionTables: each partition's bytes read when its turn comes), then
+    # what the asset does (its cluster sheets left out: they decode the clustered videos)
+    paths = {path.stem: path for path in sorted(folder.glob("*.parquet"))}
+    tables = PartitionTables("fingerprints", tuple(paths), lambda key: pd.read_parquet(io.BytesIO(paths[key].read_bytes())))
+    prints, clips = fingerprint_table(tables)
+    step("read partitions into the table")
     pairs = candidate_pairs(prints, SearchParams(workers=workers))
     step("candidate search (both tiers)")
     matches = confirm_pairs(prints, pairs, MatchParams(workers=workers))
     step("confirm (offset vote)")
-    decisions = decide(items, matches)
+    decisions = decide(clip_items(clips), matches)
     digest = hashlib.sha256(decisions.to_csv(index=False).encode()).hexdigest()  # to compare code versions by
     decisions = decisions.merge(clips[["class_name", "origin"]], left_on="clip_id", right_index=True)
     step("decide (clusters, keepers)")

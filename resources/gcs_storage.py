@@ -186,6 +186,11 @@ class GCSParquetIOManager(ParquetIOManager):
     def _read(self, parts: tuple[str, ...]) -> bytes | None:
         return self.bucket.read(checked_name("/".join((self.prefix, *parts))))
 
+    def _stored(self, context: dg.InputContext, keys: list[str]) -> list[str]:
+        """One listing of the asset's objects, not a request per partition."""
+        listed = self.bucket.listing(checked_name("/".join((self.prefix, *context.asset_key.path))))
+        return [key for key in keys if checked_name("/".join((self.prefix, *self._parts(context, key)))) in listed]
+
 
 class GCSArtifactStore(ArtifactStore):
     """Reports, tables, plots and releases under ``{prefix}/`` of the bucket.

@@ -12,7 +12,8 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -122,9 +123,33 @@ class LocalArtifactStore(ArtifactStore):
         yield path
 
 
+@dataclass(frozen=True)
+class PartitionTables:
+    """A per-partition asset's stored partitions as one input, read one partition at a time as it is iterated.
+
+    Annotate an input with this type instead of ``pd.DataFrame`` when the downstream asset can consume the tables
+    in turn: it then never holds every partition and their concatenation at once (``duplicate_clusters`` over a
+    million clips' fingerprints: 6 GiB of concatenated frame otherwise)."""
+
+    asset: str
+    keys: tuple[str, ...]                   # the partitions stored, in partition order
+    read: Callable[[str], pd.DataFrame]     # one partition's table
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return (self.read(key) for key in self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @classmethod
+    def of(cls, tables: dict[str, pd.DataFrame], asset: str = "tables") -> PartitionTables:
+        """Tables already in memory (tests, the CLI)."""
+        return cls(asset, tuple(tables), tables.__getitem__)
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Asset values are DataFrames, stored as parquet at ``{asset key}/{partition or _}.parquet`` (with their column
-    schema in the catalog); where those bytes live is the subclass's ``_write`` / ``_read``."""
+    schema in the catalog); where those bytes live is the subclass's ``_write`` / ``_read`` / ``_stored``."""
 
     def _write(self, parts: tuple[str, ...], data: bytes) -> str:
         """Store ``data`` at ``parts`` atomically; returns where it went (shown in the catalog)."""
@@ -133,6 +158,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _read(self, parts: tuple[str, ...]) -> bytes | None:
         """The bytes at ``parts``, None when nothing is stored there."""
         raise NotImplementedError(f"{type(self).__name__} must define _read")
+
+    def _stored(self, context: dg.InputContext, keys: list[str]) -> list[str]:
+        """Which of the partitions ``keys`` of the input's asset are stored (without reading them)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _stored")
 
     @staticmethod
     def _parts(context: dg.OutputContext | dg.InputContext, partition_key: str | None) -> tuple[str, ...]:
@@ -153,22 +182,29 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(where),
                                      "dagster/column_schema": column_schema(obj)})  # the catalog's columns
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        """One partition, or — for a downstream asset over many partitions — the ones materialized so far.
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | PartitionTables:
+        """One partition, or — for a downstream asset over many partitions — the ones materialized so far:
+        concatenated, or one at a time where the input is annotated ``PartitionTables``.
 
         A per-class asset is materialized only for the classes that needed it (those under the minimum, those
         with votes), so "all partitions" means the classes processed; the count is logged.
         """
+        lazy = context.dagster_type.typing_type is PartitionTables
         if not context.has_asset_partitions:
+            if lazy:
+                raise TypeError(f"{context.asset_key.to_user_string()} is not partitioned: load it as a DataFrame")
             return self._load(context, None)
-        keys = context.asset_partition_keys
-        if len(keys) == 1:
+        keys = list(context.asset_partition_keys)
+        if len(keys) == 1 and not lazy:
             return self._load(context, keys[0])
-        found = [data for data in (self._read(self._parts(context, key)) for key in keys) if data is not None]
-        context.log.info(f"{context.asset_key.to_user_string()}: {len(found)} of {len(keys)} partitions materialized")
-        if not found:
+        stored = self._stored(context, keys)
+        context.log.info(f"{context.asset_key.to_user_string()}: {len(stored)} of {len(keys)} partitions materialized")
+        if not stored:
             raise FileNotFoundError(f"no partition of {context.asset_key.to_user_string()} is materialized yet")
-        return pd.concat([pd.read_parquet(io.BytesIO(data)) for data in found], ignore_index=True)
+        if lazy:
+            return PartitionTables(context.asset_key.to_user_string(), tuple(stored),
+                                   lambda key: self._load(context, key))
+        return pd.concat([self._load(context, key) for key in stored], ignore_index=True)
 
 
 class LocalParquetIOManager(ParquetIOManager):
@@ -182,3 +218,6 @@ class LocalParquetIOManager(ParquetIOManager):
     def _read(self, parts: tuple[str, ...]) -> bytes | None:
         path = Path(self.base_dir, *parts)
         return path.read_bytes() if path.is_file() else None
+
+    def _stored(self, context: dg.InputContext, keys: list[str]) -> list[str]:
+        return [key for key in keys if Path(self.base_dir, *self._parts(context, key)).is_file()]

@@ -7,9 +7,10 @@ only now and then, but a duplicate clip pair has many frame pairs, so the pair o
 probability; ``match`` then confirms or rejects it with every frame.
 
 The index holds every frame's whole-frame and mirrored hashes; queries are the views (whole frame and crop
-windows) of every ``query_stride``-th frame. Cost per table: one sort of the index and of each query chunk plus a
-binary search, i.e. O(n log n) in the number of clips. A collision whose two hashes are more than ``radius`` bits
-apart is dropped there and then (random hashes are ~32 bits apart), so it never costs a confirmation.
+windows) of every ``query_stride``-th frame. Cost per table: a counting sort of the index and one directory
+look-up per query (``lookup.HashTable``), i.e. O(n) in the number of clips. A collision whose two hashes are
+more than ``radius`` bits apart is dropped there and then (random hashes are ~32 bits apart), so it never costs
+a confirmation.
 
 Near-still footage gives the first tier a single frame pair to find instead of dozens, too few for long keys at
 8-14 bits. Every run of near-identical frames (a still shot) is therefore also reduced to one consensus hash per
@@ -26,9 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, VIEW_COLUMNS, Fingerprint
+from kinetics_assets.dedup.lookup import HashTable
 from kinetics_assets.dedup.table import FingerprintTable
-
-_FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-shift fold to 32 bits
 
 
 @dataclass(frozen=True)
@@ -73,89 +73,17 @@ def table_masks(params: SearchParams) -> np.ndarray:
     return masks
 
 
-def _keys(hashes: np.ndarray, mask: np.uint64) -> np.ndarray:
-    return (((hashes & mask) * _FOLD) >> np.uint64(32)).astype(np.uint32)
-
-
-def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, position) for every position in the ranges [start, start + count) of each owner."""
-    owner = np.repeat(np.arange(len(counts)), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    return owner, np.repeat(starts, counts) + np.arange(int(counts.sum())) - first
-
-
-def _pair_codes(a: np.ndarray, b: np.ndarray, n_clips: int) -> np.ndarray:
-    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
-    keep = lo != hi
-    return np.unique(lo[keep] * n_clips + hi[keep])
-
-
-@dataclass(frozen=True)
-class _Table:
-    """One hash table over the index: its entries sorted by key, and a directory from a key's top bits to the
-    range of distinct keys that start with them, so that a query finds its key without a sort or a binary search
-    (most queries find no key under their top bits and are dropped after one look-up). Keys held by more than
-    ``max_bucket`` entries are left out: they are uninformative."""
-
-    keys: np.ndarray        # distinct keys held by at most max_bucket entries, ascending (uint32)
-    starts: np.ndarray      # where each key's entries begin in clips / hashes
-    counts: np.ndarray      # how many entries share each key
-    clips: np.ndarray       # entries' clip numbers, by key
-    hashes: np.ndarray      # entries' hashes, by key
-    directory: np.ndarray   # (2**b + 1,): how many of the keys have top b bits < v, for each v
-    shift: np.uint32        # 32 - b
-
-    @classmethod
-    def build(cls, hashes: np.ndarray, clips: np.ndarray, mask: np.uint64, max_bucket: int) -> _Table:
-        n = len(hashes)
-        # one sort of (key, entry) packed in 64 bits: faster than an argsort of the keys
-        packed = np.sort((_keys(hashes, mask).astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64))
-        keys = (packed >> np.uint64(32)).astype(np.uint32)
-        order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        del packed
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if n else np.zeros(0, np.int64)
-        counts = np.diff(np.r_[starts, n])
-        starts, counts = starts[counts <= max_bucket], counts[counts <= max_bucket]
-        distinct = keys[starts]
-        bits = min(int(len(distinct)).bit_length() + 2, 25)  # ~1 key in 4 top-bit values: most queries miss
-        shift = np.uint32(32 - bits)
-        directory = np.r_[0, np.cumsum(np.bincount(distinct >> shift, minlength=2**bits))].astype(np.int32)
-        return cls(distinct, starts, counts, clips[order], hashes[order], directory, shift)
-
-    def near(self, hashes: np.ndarray, mask: np.uint64, radius: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query number, entry) of every query sharing its key with an entry, the two hashes at most ``radius``
-        bits apart."""
-        keys = _keys(hashes, mask)
-        top = keys >> self.shift
-        lo = self.directory[top]
-        query = np.flatnonzero(self.directory[1:][top] - lo)
-        lo, spans = lo[query], self.directory[1:][top[query]] - lo[query]
-        many = spans > 1
-        if many.any():  # several keys under these top bits: try each
-            owner, candidate = _expand(lo[many], spans[many])
-            query, lo = np.r_[query[~many], query[many][owner]], np.r_[lo[~many], candidate]
-        hit = self.keys[lo] == keys[query]
-        query, distinct = query[hit], lo[hit]
-        owner, entry = _expand(self.starts[distinct], self.counts[distinct])
-        query = query[owner]
-        near = np.bitwise_count(hashes[query] ^ self.hashes[entry]) <= radius
-        return query[near], entry[near]
-
-
 def _search(index_hashes: np.ndarray, index_clips: np.ndarray,
             query_chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], n_clips: int, params: SearchParams
             ) -> np.ndarray:
     """Unique clip pairs (m, 2), lo < hi, sorted, whose query and index hashes share a key in some table; the
     queries come as (hashes, clip numbers) chunks, made again for every table. Tables are searched by
-    ``params.workers`` threads (numpy's sorts, gathers and ufuncs release the GIL)."""
+    ``params.workers`` threads (the compiled look-ups release the GIL)."""
 
     def one_table(mask: np.uint64) -> np.ndarray:
-        table = _Table.build(index_hashes, index_clips, mask, params.max_bucket)
-        found = [np.zeros(0, np.int64)]
-        for q_hashes, q_clips in query_chunks():
-            query, entry = table.near(q_hashes, mask, params.radius)
-            found.append(_pair_codes(q_clips[query], table.clips[entry], n_clips))
-        return np.unique(np.concatenate(found))
+        table = HashTable.build(index_hashes, index_clips, mask, params.max_bucket)
+        found = [table.near(q_hashes, q_clips, params.radius, n_clips) for q_hashes, q_clips in query_chunks()]
+        return np.unique(np.concatenate([np.zeros(0, np.int64), *found]))
 
     codes = np.zeros(0, np.int64)
     with ThreadPoolExecutor(max_workers=params.workers) as pool:

@@ -2,6 +2,7 @@
 Great Expectations) → the release in the official format, with its statistics (Tables 1 and 3) and the
 retention of every edition over time (Table 2)."""
 
+import itertools
 from pathlib import Path
 
 import dagster as dg
@@ -47,7 +48,7 @@ from resources.editions import EditionCatalog
 from resources.geography import YouTubeDataApi
 from resources.ledgers import Ledgers
 from resources.rate_limit import RateLimit
-from resources.storage import LocalArtifactStore
+from resources.storage import LocalArtifactStore, PartitionTables
 
 GROUP = "release"
 DEDUP = "dedup"  # the reviewer's overrides.csv, the cluster sheets and the overrides template
@@ -83,15 +84,16 @@ def accepted_fingerprints(context: dg.AssetExecutionContext, accepted_clips: pd.
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def duplicate_clusters(
-    retained_fingerprints: pd.DataFrame, accepted_fingerprints: pd.DataFrame, artifacts: LocalArtifactStore
+    retained_fingerprints: PartitionTables, accepted_fingerprints: PartitionTables, artifacts: LocalArtifactStore
 ) -> dg.Output[pd.DataFrame]:
     """Re-uploads and compilations across all classes and the previous edition, one clip kept per cluster.
 
     A reviewer edits ``dedup/overrides.csv`` (keep another clip, or split a cluster) after looking at the
     cluster sheets; the next materialization honours it.
     """
-    # flat arrays, one row per clip of the clip columns: no per-clip groups, objects or look-ups (1M clips: 20M rows)
-    prints, clips = fingerprint_table([retained_fingerprints, accepted_fingerprints])
+    # one class's table read at a time into flat arrays, one row per clip of the clip columns: no concatenated
+    # frame, per-clip groups, objects or look-ups (1M clips: 20M rows)
+    prints, clips = fingerprint_table(itertools.chain(retained_fingerprints, accepted_fingerprints))
     matches = find_matches(prints)
     with artifacts.folder(DEDUP) as dedup:  # what is written here is stored when the block ends
         overrides_path = dedup / "overrides.csv"

@@ -1,0 +1,167 @@
+"""One LSH hash table over 64-bit frame hashes, built and probed in compiled code (Numba).
+
+At a million clips the moving tier probes 16 tables with ~100M query hashes each: 1.6G look-ups. In numpy every
+look-up is several passes over temporaries (keys, directory slots, gathers, expansions), which made the search
+most of ``duplicate_clusters``' time. Here a table is a counting sort of the index entries by the top bits of
+their keys (a directory of cells, each holding the entries whose keys start with those bits, sorted by key, keys
+held by more than ``max_bucket`` entries left out), and a look-up is one directory read and a scan of its cell
+(about one entry). The kernels release the GIL, so tables are probed by several threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-shift fold to 32 bits
+
+
+@intrinsic
+def _popcount(typingctx, value):
+    """The CPU's popcount of a uint64 (LLVM ``ctpop``)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return types.uint64(types.uint64), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _key(value, mask):
+    return np.uint32(((value & mask) * FOLD) >> np.uint64(32))
+
+
+@numba.njit(cache=True, nogil=True)
+def _build(hashes, clips, mask, shift, max_bucket):
+    """(directory, hashes, clips) of the table: cell c (top key bits c) holds entries directory[c]:directory[c + 1],
+    ascending by key, a key shared by more than ``max_bucket`` entries left out. An entry is its hash (its key is
+    recomputed from it: one memory read per probed entry) and its clip number."""
+    n = len(hashes)
+    cells = np.int64(1) << np.int64(32 - shift)
+    directory = np.zeros(cells + 1, np.int32)
+    for i in range(n):
+        directory[(_key(hashes[i], mask) >> shift) + 1] += 1
+    for c in range(cells):
+        directory[c + 1] += directory[c]
+    table_hashes = np.empty(n, np.uint64)
+    table_clips = np.empty(n, np.int32)
+    for i in range(n):  # directory[c] is the next free place of cell c, then (after the loop) the start of c + 1
+        cell = _key(hashes[i], mask) >> shift
+        table_hashes[directory[cell]] = hashes[i]
+        table_clips[directory[cell]] = clips[i]
+        directory[cell] += 1
+    for c in range(cells, 0, -1):
+        directory[c] = directory[c - 1]
+    directory[0] = 0
+    written = 0
+    for c in range(cells):  # sort each cell by key, drop keys shared by too many entries, compact in place
+        lo, hi = directory[c], directory[c + 1]
+        directory[c] = written
+        if hi - lo > 1:
+            _sort_cell(table_hashes, table_clips, lo, hi, mask)
+        run = lo
+        while run < hi:
+            key = _key(table_hashes[run], mask)
+            end = run + 1
+            while end < hi and _key(table_hashes[end], mask) == key:
+                end += 1
+            if end - run <= max_bucket:
+                for k in range(run, end):
+                    table_hashes[written] = table_hashes[k]
+                    table_clips[written] = table_clips[k]
+                    written += 1
+            run = end
+    directory[cells] = written
+    return directory, table_hashes[:written], table_clips[:written]  # views: crowded keys are few
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_cell(hashes, clips, lo, hi, mask):
+    """Entries lo:hi ordered by key: an insertion sort for the usual few, a sort of the keys for a crowded cell."""
+    if hi - lo <= 32:
+        for i in range(lo + 1, hi):
+            value, clip, key = hashes[i], clips[i], _key(hashes[i], mask)
+            j = i
+            while j > lo and _key(hashes[j - 1], mask) > key:
+                hashes[j], clips[j] = hashes[j - 1], clips[j - 1]
+                j -= 1
+            hashes[j], clips[j] = value, clip
+        return
+    keys = np.empty(hi - lo, np.uint32)
+    for i in range(lo, hi):
+        keys[i - lo] = _key(hashes[i], mask)
+    order = np.argsort(keys, kind="mergesort")
+    hashes[lo:hi] = hashes[lo:hi][order]
+    clips[lo:hi] = clips[lo:hi][order]
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe(queries, query_clips, mask, shift, directory, hashes, clips, radius, n_clips, capacity):
+    """Clip-pair codes (lo * n_clips + hi, lo < hi) of every query sharing its key with an entry whose hash is
+    at most ``radius`` bits away; (codes, count), count > capacity when the buffer was too small. Queries go in
+    batches: first every directory read of the batch (independent loads the CPU overlaps), then the few cells
+    that hold entries."""
+    codes = np.empty(capacity, np.int64)
+    count = 0
+    batch = 256
+    first = np.empty(batch, np.int64)
+    last = np.empty(batch, np.int64)
+    for start in range(0, len(queries), batch):
+        stop = min(start + batch, len(queries))
+        for q in range(start, stop):
+            cell = _key(queries[q], mask) >> shift
+            first[q - start], last[q - start] = directory[cell], directory[cell + 1]
+        for q in range(start, stop):
+            if first[q - start] == last[q - start]:
+                continue
+            value = queries[q]
+            key = _key(value, mask)
+            for slot in range(first[q - start], last[q - start]):
+                entry_key = _key(hashes[slot], mask)
+                if entry_key < key:
+                    continue
+                if entry_key > key:
+                    break
+                if _popcount(value ^ hashes[slot]) <= radius:
+                    a, b = np.int64(query_clips[q]), np.int64(clips[slot])
+                    if a != b:
+                        if count < capacity:
+                            codes[count] = min(a, b) * n_clips + max(a, b)
+                        count += 1
+    return codes, count
+
+
+@dataclass(frozen=True)
+class HashTable:
+    """The index hashes (and their clip numbers) keyed by ``mask``'s bits; ``near`` probes it."""
+
+    mask: np.uint64
+    shift: int
+    directory: np.ndarray   # (cells + 1,) int32
+    hashes: np.ndarray      # (entries,) uint64, by cell and key
+    clips: np.ndarray       # (entries,) int32
+
+    @classmethod
+    def build(cls, hashes: np.ndarray, clips: np.ndarray, mask: np.uint64, max_bucket: int) -> HashTable:
+        """One or two index entries per directory cell: most probes read one cell and find no key."""
+        if len(hashes) >= 2**31:
+            raise ValueError(f"{len(hashes)} index hashes: a table holds fewer than 2**31")
+        shift = 32 - min(max(int(len(hashes)).bit_length() - 1, 4), 26)
+        directory, table_hashes, table_clips = _build(np.ascontiguousarray(hashes, np.uint64),
+                                                      np.ascontiguousarray(clips, np.int32), np.uint64(mask),
+                                                      np.uint32(shift), max_bucket)
+        return cls(np.uint64(mask), shift, directory, table_hashes, table_clips)
+
+    def near(self, queries: np.ndarray, query_clips: np.ndarray, radius: int, n_clips: int) -> np.ndarray:
+        """Distinct clip-pair codes (lo * n_clips + hi, ascending) of the queries' near collisions."""
+        queries = np.ascontiguousarray(queries, np.uint64)
+        query_clips = np.ascontiguousarray(query_clips, np.int32)
+        capacity = len(queries) // 8 + 1024
+        while True:
+            codes, count = _probe(queries, query_clips, self.mask, np.uint32(self.shift), self.directory,
+                                  self.hashes, self.clips, np.uint64(radius), np.int64(n_clips), capacity)
+            if count <= capacity:
+                return np.unique(codes[:count])
+            capacity = count
