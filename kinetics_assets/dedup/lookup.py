@@ -21,7 +21,7 @@ FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the multiply-shi
 
 
 @intrinsic
-def _popcount(typingctx, value):
+def popcount(typingctx, value):
     """The CPU's popcount of a uint64 (LLVM ``ctpop``)."""
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
@@ -124,7 +124,7 @@ def _probe(queries, query_clips, mask, shift, directory, hashes, clips, radius, 
                     continue
                 if entry_key > key:
                     break
-                if _popcount(value ^ hashes[slot]) <= radius:
+                if popcount(value ^ hashes[slot]) <= radius:
                     a, b = np.int64(query_clips[q]), np.int64(clips[slot])
                     if a != b:
                         if count < capacity:

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from kinetics_assets.dedup.fingerprint import MIN_DETAIL, VIEW_COLUMNS, Fingerprint
+from kinetics_assets.dedup.lookup import popcount
 from kinetics_assets.dedup.table import FingerprintTable
 
 COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
@@ -45,7 +47,7 @@ class MatchParams:
     min_detail: float = MIN_DETAIL
     chance_matches: float = 0.01
     still_apart: int = 6
-    workers: int = 2            # threads rejecting candidates in batches (``worth_voting``; numpy releases the GIL)
+    workers: int = 2            # threads rejecting candidates (``worth_voting``; its compiled loops release the GIL)
 
     def __post_init__(self):
         if (not 0 <= self.max_distance < 32 or self.bin_seconds <= 0 or self.min_frames < 1
@@ -180,55 +182,68 @@ def needed_frames(len_a: int, len_b: int, params: MatchParams) -> int:
     return max(1, min(params.min_frames, math.ceil(params.min_share * min(len_a, len_b))))
 
 
-def _least_distances(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    """(pairs, 2, len_a, len_b) uint8: ``distance_matrices`` (same orientation, mirrored) of many pairs of clips of
-    equal lengths, whose hashes are ``fa`` (pairs, len_a, 11) and ``fb`` (pairs, len_b, 11). Computed in place,
-    one view at a time, on buffers small enough for the cache."""
-    views_a = np.ascontiguousarray(fa[:, :, VIEW_COLUMNS].transpose(2, 0, 1))  # (views, pairs, len_a)
-    views_b = np.ascontiguousarray(fb[:, :, VIEW_COLUMNS].transpose(2, 0, 1))
-    whole_a = np.ascontiguousarray(fa[:, :, :2].transpose(0, 2, 1))  # (pairs, 2, len_a): plain, mirrored
-    whole_b = np.ascontiguousarray(fb[:, :, :2].transpose(0, 2, 1))
-    shape = (fa.shape[0], 2, fa.shape[1], fb.shape[1])
-    least, xor, bits = np.full(shape, 64, np.uint8), np.empty(shape, np.uint64), np.empty(shape, np.uint8)
-    for view_a, view_b in zip(views_a, views_b):
-        np.bitwise_xor(view_a[:, None, :, None], whole_b[:, :, None, :], out=xor)
-        np.minimum(least, np.bitwise_count(xor, out=bits), out=least)
-        np.bitwise_xor(view_b[:, None, None, :], whole_a[:, :, :, None], out=xor)
-        np.minimum(least, np.bitwise_count(xor, out=bits), out=least)
-    return least
+@numba.njit(cache=True, nogil=True)
+def _worth(hashes, offsets, pairs, needed, views, max_distance, unspecific_share, still_limit):
+    """``worth_voting`` for every pair, in compiled loops: per frame pair the least distance over the 40 view
+    comparisons, per orientation the close frames of each clip, the close share and the closest pair."""
+    worth = np.zeros(len(pairs), np.bool_)
+    longest = 0
+    for k in range(len(offsets) - 1):
+        longest = max(longest, offsets[k + 1] - offsets[k])
+    close_a = np.zeros(longest, np.bool_)
+    close_b = np.zeros(longest, np.bool_)
+    for p in range(len(pairs)):
+        a0, b0 = offsets[pairs[p, 0]], offsets[pairs[p, 1]]
+        len_a, len_b = offsets[pairs[p, 0] + 1] - a0, offsets[pairs[p, 1] + 1] - b0
+        if len_a == 0 or len_b == 0:
+            continue
+        for orientation in range(2):  # 0: same orientation, 1: b mirrored against a (whole hash column 1)
+            close_a[:len_a] = False
+            close_b[:len_b] = False
+            close, least = 0, 64
+            for i in range(len_a):
+                for j in range(len_b):
+                    d = 64
+                    whole_a, whole_b = hashes[a0 + i, orientation], hashes[b0 + j, orientation]
+                    for v in views:
+                        d = min(d, np.int64(popcount(hashes[a0 + i, v] ^ whole_b)),
+                                np.int64(popcount(hashes[b0 + j, v] ^ whole_a)))
+                    if d <= max_distance:
+                        close += 1
+                        close_a[i] = True
+                        close_b[j] = True
+                    least = min(least, d)
+            frames = min(close_a[:len_a].sum(), close_b[:len_b].sum())
+            specific = close / (len_a * len_b) <= unspecific_share or least <= still_limit
+            if frames >= needed[p] and specific:
+                worth[p] = True
+                break
+    return worth
 
 
-def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams, batch: int = 1 << 16
-                 ) -> np.ndarray:
+def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams) -> np.ndarray:
     """(pairs,) bool: whether a pair passes, in either orientation, what ``match_fingerprints`` needs of every match
     before its offset vote: enough close frames in both clips, and either few enough close frame pairs for the vote
     to vouch (``unspecific_share``) or a closest frame pair within the chance distance (the mean distance of a
-    still match is no less). The others (nearly all chance candidates) need not be confirmed one by one. Pairs of
-    equal lengths are compared together, ``batch`` frame pairs at a time, by ``params.workers`` threads."""
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    still match is no less). The others (nearly all chance candidates) need not be confirmed one by one. The pairs
+    are judged by ``params.workers`` threads."""
+    pairs = np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
+    lengths = table.lengths
+    shorter = np.minimum(lengths[pairs[:, 0]], lengths[pairs[:, 1]])
+    needed = np.maximum(1, np.minimum(params.min_frames, np.ceil(params.min_share * shorter))).astype(np.int64)
     still_limit = chance_distance(len(table), params)
-    worth = np.zeros(len(pairs), bool)
-    lengths = np.stack([table.lengths[pairs[:, 0]], table.lengths[pairs[:, 1]]], axis=1)
-    shapes, group = np.unique(lengths, axis=0, return_inverse=True)
-    by_shape = np.split(np.argsort(group.ravel(), kind="stable"), np.cumsum(np.bincount(group.ravel()))[:-1])
+    views = np.asarray(VIEW_COLUMNS, np.int64)
+    hashes = np.ascontiguousarray(table.hashes)
+    offsets = np.ascontiguousarray(table.offsets, np.int64)
 
-    def judge(len_a: int, len_b: int, chunk: np.ndarray) -> None:
-        fa = table.hashes[table.offsets[pairs[chunk, 0]][:, None] + np.arange(len_a)]
-        fb = table.hashes[table.offsets[pairs[chunk, 1]][:, None] + np.arange(len_b)]
-        least = _least_distances(fa, fb)
-        close = least <= params.max_distance
-        frames = np.minimum(close.any(axis=3).sum(axis=2), close.any(axis=2).sum(axis=2))  # (pairs, 2)
-        specific = (close.sum(axis=(2, 3)) / (len_a * len_b) <= params.unspecific_share) | (
-            least.min(axis=(2, 3)) <= still_limit)
-        worth[chunk] = ((frames >= needed_frames(len_a, len_b, params)) & specific).any(axis=1)
+    def judge(chunk: slice) -> np.ndarray:
+        return _worth(hashes, offsets, pairs[chunk], needed[chunk], views, params.max_distance,
+                      float(params.unspecific_share), still_limit)
 
+    step = -(-len(pairs) // params.workers) if len(pairs) else 1
     with ThreadPoolExecutor(max_workers=params.workers) as pool:
-        jobs = [pool.submit(judge, len_a, len_b, members[lo:lo + max(1, batch // (len_a * len_b))])
-                for (len_a, len_b), members in zip(shapes.tolist(), by_shape) if len_a and len_b
-                for lo in range(0, len(members), max(1, batch // (len_a * len_b)))]
-        for job in jobs:
-            job.result()
-    return worth
+        parts = list(pool.map(judge, [slice(lo, lo + step) for lo in range(0, len(pairs), step)]))
+    return np.concatenate([np.zeros(0, bool), *parts])
 
 
 def confirm_pairs(fingerprints: Sequence[Fingerprint], pairs: np.ndarray, params: MatchParams = MatchParams()
