@@ -85,7 +85,7 @@ def _sandbox_resources() -> dict:
         # A local server only needs a cap; YouTube's budget is RateLimit's default.
         "rate_limit": RateLimit(ledgers=ledgers, budget="sandbox", rate_per_s=50, burst=20),
         "clip_store": LocalClipStore(root=str(home / "clips")),
-        # The I3D benchmark at CPU scale: the tiny model on 16 frames of 32 px, its examples per class scaled like
+        # The I3D benchmark at CPU scale: the tiny model on 16 frames of 24 px, its examples per class scaled like
         # the minimum (100 -> 2, ..., 600 -> 14 clips of a class), trained in the run's process.
         "benchmark": BenchmarkSettings(model="tiny", inputs="demo", examples_scale=SANDBOX_MINIMUM / 700,
                                        compilation_cache=str(home / "cache" / "jax")),

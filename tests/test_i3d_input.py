@@ -144,7 +144,7 @@ def test_decode_resamples_to_25_fps_and_resizes_the_short_side(tmp_path):
 def test_config_refuses_a_crop_larger_than_the_stored_frames():
     with pytest.raises(ValueError, match="crop <= short_side"):
         InputConfig(crop=64, shards=ShardSpec(short_side=40))
-    assert (DEMO.frames, DEMO.crop, DEMO.shards.fps) == (16, 32, 8.0)
+    assert (DEMO.frames, DEMO.crop, DEMO.shards.fps, DEMO.shards.short_side) == (16, 24, 8.0, 30)
 
 
 def test_shards_hold_every_clip_in_list_order_with_its_frames(shards):
