@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import resource
@@ -39,7 +38,7 @@ from kinetics_assets.dedup import (
     fingerprint_table,
 )
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
-from resources.storage import PartitionTables
+from resources.storage import PartitionTables, parquet_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_dedup import FRAMES
@@ -118,7 +117,9 @@ def run(folder: Path, planted: np.ndarray, workers: int = 2) -> dict:
     # what the IO manager hands the asset (PartitionTables: each partition's bytes read when its turn comes), then
     # what the asset does (its cluster sheets left out: they decode the clustered videos)
     paths = {path.stem: path for path in sorted(folder.glob("*.parquet"))}
-    tables = PartitionTables("fingerprints", tuple(paths), lambda key: pd.read_parquet(io.BytesIO(paths[key].read_bytes())))
+    keys = list(paths)
+    tables = PartitionTables(tuple(keys), lambda i, columns: parquet_frame(paths[keys[i]].read_bytes(), columns,
+                                                                         text_as_categories=True))
     prints, clips = fingerprint_table(tables)
     step("read partitions into the table")
     pairs = candidate_pairs(prints, SearchParams(workers=workers))

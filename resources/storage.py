@@ -12,13 +12,15 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from kinetics_assets.metadata import column_schema
@@ -123,28 +125,61 @@ class LocalArtifactStore(ArtifactStore):
         yield path
 
 
+def parquet_frame(data: bytes, columns: Sequence[str] | None = None, text_as_categories: bool = False
+                  ) -> pd.DataFrame:
+    """The table in parquet ``data``: all its columns, or those of ``columns`` it has; text columns as
+    categoricals if asked (see ``PartitionTables``)."""
+    if columns is None and not text_as_categories:
+        return pd.read_parquet(io.BytesIO(data))
+    schema = pq.read_schema(io.BytesIO(data))
+    present = None if columns is None else [name for name in columns if name in schema.names]
+    text = [field.name for field in schema if (present is None or field.name in present) and text_as_categories
+            and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))]
+    return pq.read_table(io.BytesIO(data), columns=present, read_dictionary=text).to_pandas()
+
+
 @dataclass(frozen=True)
-class PartitionTables:
-    """A per-partition asset's stored partitions as one input, read one partition at a time as it is iterated.
+class PartitionTables(Sequence[pd.DataFrame]):
+    """A per-partition asset's stored partitions as one input, each read when it is asked for (as often as asked,
+    whole or only some columns).
 
     Annotate an input with this type instead of ``pd.DataFrame`` when the downstream asset can consume the tables
     in turn: it then never holds every partition and their concatenation at once (``duplicate_clusters`` over a
-    million clips' fingerprints: 6 GiB of concatenated frame otherwise)."""
+    million clips' fingerprints: 6 GiB of concatenated frame otherwise). Text columns come as categoricals: one
+    Python string per distinct value, not per row (20M short-lived strings fragment the heap by gigabytes)."""
 
-    asset: str
-    keys: tuple[str, ...]                   # the partitions stored, in partition order
-    read: Callable[[str], pd.DataFrame]     # one partition's table
-
-    def __iter__(self) -> Iterator[pd.DataFrame]:
-        return (self.read(key) for key in self.keys)
+    names: tuple[str, ...]                                          # "asset/partition", in partition order
+    load: Callable[[int, tuple[str, ...] | None], pd.DataFrame]     # table i: all columns, or those it has of these
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> pd.DataFrame:
+        if not isinstance(i, int) or not -len(self) <= i < len(self):
+            raise IndexError(f"table {i!r} of {len(self)}")
+        return self.load(i % len(self), None)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return (self.load(i, None) for i in range(len(self)))
+
+    def columns(self, i: int, names: Sequence[str]) -> pd.DataFrame:
+        """Table i's columns among ``names`` (parquet reads only those)."""
+        return self.load(i, tuple(names))
+
+    def __add__(self, other: PartitionTables) -> PartitionTables:
+        first = len(self)
+        return PartitionTables(self.names + other.names,
+                               lambda i, names: self.load(i, names) if i < first else other.load(i - first, names))
 
     @classmethod
-    def of(cls, tables: dict[str, pd.DataFrame], asset: str = "tables") -> PartitionTables:
+    def of(cls, frames: Sequence[pd.DataFrame], asset: str = "tables") -> PartitionTables:
         """Tables already in memory (tests, the CLI)."""
-        return cls(asset, tuple(tables), tables.__getitem__)
+        frames = list(frames)
+
+        def load(i: int, names: tuple[str, ...] | None) -> pd.DataFrame:
+            return frames[i] if names is None else frames[i][[name for name in names if name in frames[i].columns]]
+
+        return cls(tuple(f"{asset}/{i}" for i in range(len(frames))), load)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -167,12 +202,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _parts(context: dg.OutputContext | dg.InputContext, partition_key: str | None) -> tuple[str, ...]:
         return (*context.asset_key.path, f"{partition_key or '_'}.parquet")
 
-    def _load(self, context: dg.InputContext, partition_key: str | None) -> pd.DataFrame:
+    def _load(self, context: dg.InputContext, partition_key: str | None, columns: Sequence[str] | None = None,
+              text_as_categories: bool = False) -> pd.DataFrame:
         data = self._read(self._parts(context, partition_key))
         if data is None:
             where = f" partition {partition_key}" if partition_key else ""
             raise FileNotFoundError(f"{context.asset_key.to_user_string()}{where} is not materialized yet")
-        return pd.read_parquet(io.BytesIO(data))
+        return parquet_frame(data, columns, text_as_categories)
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if not isinstance(obj, pd.DataFrame):
@@ -202,8 +238,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if not stored:
             raise FileNotFoundError(f"no partition of {context.asset_key.to_user_string()} is materialized yet")
         if lazy:
-            return PartitionTables(context.asset_key.to_user_string(), tuple(stored),
-                                   lambda key: self._load(context, key))
+            asset = context.asset_key.to_user_string()
+            return PartitionTables(tuple(f"{asset}/{key}" for key in stored),
+                                   lambda i, columns: self._load(context, stored[i], columns, text_as_categories=True))
         return pd.concat([self._load(context, key) for key in stored], ignore_index=True)
 
 

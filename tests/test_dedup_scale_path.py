@@ -18,6 +18,7 @@ from kinetics_assets.dedup import clip_items, decide, find_matches, fingerprint_
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS
 from kinetics_assets.dedup.match import MatchParams, distance_matrices, needed_frames, worth_voting
 from kinetics_assets.dedup.search import candidate_pairs
+from resources.storage import PartitionTables
 
 # sha256 of decide(...).to_csv(index=False) for _frames(), from the per-clip path before the flat arrays (the code
 # of 57589b0^: drop_duplicates + .at ClipItems, fingerprints_from_frame, per-pair find_matches, decide)
@@ -126,3 +127,30 @@ def test_a_table_missing_hash_columns_is_named():
     frames = _frames()
     with pytest.raises(ValueError, match=r"fingerprint table 1 lacks columns \['crop_centre'\]"):
         fingerprint_table([frames[0], frames[1].drop(columns="crop_centre")])
+
+
+def test_tables_are_read_one_at_a_time_ids_and_times_first():
+    frames = list(_frames())
+    reads = []
+
+    def load(i: int, columns):
+        reads.append((i, columns))
+        return frames[i] if columns is None else frames[i][list(columns)]
+
+    table, _ = fingerprint_table(PartitionTables(("a", "b"), load))
+    assert reads == [(0, ("clip_id", "t")), (1, ("clip_id", "t")), (0, None), (1, None)]
+    expected, _ = fingerprint_table(frames)
+    assert np.array_equal(table.hashes, expected.hashes) and np.array_equal(table.offsets, expected.offsets)
+
+
+def test_a_table_that_changes_between_its_reads_is_an_error():
+    frames = list(_frames())
+    calls = {"n": 0}
+
+    def load(i: int, columns):
+        calls["n"] += 1
+        rows = frames[i] if calls["n"] <= 2 else frames[i].iloc[:-1]  # a partition re-materialized meanwhile
+        return rows if columns is None else rows[list(columns)]
+
+    with pytest.raises(RuntimeError, match=r"fingerprint table 0 \(a\) changed while read"):
+        fingerprint_table(PartitionTables(("a", "b"), load))

@@ -1,4 +1,4 @@
-"""A many-partition input annotated ``PartitionTables`` reads the stored partitions one at a time, on iteration."""
+"""A many-partition input annotated ``PartitionTables`` reads each stored partition when asked for, whole or some columns."""
 
 from pathlib import Path
 
@@ -30,7 +30,8 @@ def test_partitions_are_read_in_turn_and_missing_ones_skipped(tmp_path):
 
     @dg.asset(ins={"per_class": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
     def downstream(per_class: PartitionTables) -> pd.DataFrame:
-        seen["keys"] = per_class.keys
+        seen["names"] = per_class.names
+        seen["columns"] = per_class.columns(1, ["n", "absent"]).columns.tolist()
         (tmp_path / "per_class" / "c.parquet").unlink()  # after the load, before the iteration: c is read lazily
         tables = iter(per_class)
         seen["first"] = next(tables)
@@ -39,7 +40,8 @@ def test_partitions_are_read_in_turn_and_missing_ones_skipped(tmp_path):
         return pd.DataFrame()
 
     _materialize(tmp_path, downstream, "a", "c")
-    assert seen["keys"] == ("a", "c")  # b was never materialized: skipped, not an error
+    assert seen["names"] == ("per_class/a", "per_class/c")  # b was never materialized: skipped, not an error
+    assert seen["columns"] == ["n"]  # only the columns asked for, of those the table has
     assert seen["first"]["clip_id"].tolist() == ["a0", "a1", "a2"]
 
 
@@ -55,6 +57,10 @@ def test_a_dataframe_input_still_gets_the_concatenation(tmp_path):
     assert seen["rows"] == ["a0", "a1", "a2", "b0", "b1", "b2"]
 
 
-def test_in_memory_tables_iterate_in_order():
-    tables = PartitionTables.of({"x": pd.DataFrame({"v": [1]}), "y": pd.DataFrame({"v": [2]})})
-    assert len(tables) == 2 and [t["v"].item() for t in tables] == [1, 2]
+def test_in_memory_tables_iterate_in_order_and_join():
+    tables = PartitionTables.of([pd.DataFrame({"v": [1]}), pd.DataFrame({"v": [2]})], asset="x")
+    joined = tables + PartitionTables.of([pd.DataFrame({"v": [3], "w": [4]})], asset="y")
+    assert [t["v"].item() for t in joined] == [1, 2, 3] and joined.names == ("x/0", "x/1", "y/0")
+    assert joined.columns(2, ["w"])["w"].tolist() == [4] and joined[-1]["v"].item() == 3
+    with pytest.raises(IndexError):
+        joined[3]

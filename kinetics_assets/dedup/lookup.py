@@ -100,36 +100,41 @@ def _sort_cell(hashes, clips, lo, hi, mask):
 @numba.njit(cache=True, nogil=True)
 def _probe(queries, query_clips, mask, shift, directory, hashes, clips, radius, n_clips, capacity):
     """Clip-pair codes (lo * n_clips + hi, lo < hi) of every query sharing its key with an entry whose hash is
-    at most ``radius`` bits away; (codes, count), count > capacity when the buffer was too small. Queries go in
-    batches: first every directory read of the batch (independent loads the CPU overlaps), then the few cells
-    that hold entries."""
+    at most ``radius`` bits away; (codes, count), count > capacity when the buffer was too small. The queries are
+    first ordered by the top 16 bits of their keys (a counting sort), so the probes walk the directory and the
+    entries in order instead of reading memory at random."""
+    n = len(queries)
+    keys = np.empty(n, np.uint32)
+    starts = np.zeros((1 << 16) + 1, np.int64)
+    for q in range(n):
+        keys[q] = _key(queries[q], mask)
+        starts[(keys[q] >> 16) + 1] += 1
+    for b in range(1 << 16):
+        starts[b + 1] += starts[b]
+    ordered_keys = np.empty(n, np.uint32)
+    ordered_values = np.empty(n, np.uint64)
+    ordered_clips = np.empty(n, np.int64)
+    for q in range(n):
+        b = keys[q] >> 16
+        ordered_keys[starts[b]], ordered_values[starts[b]], ordered_clips[starts[b]] = keys[q], queries[q], query_clips[q]
+        starts[b] += 1
     codes = np.empty(capacity, np.int64)
     count = 0
-    batch = 256
-    first = np.empty(batch, np.int64)
-    last = np.empty(batch, np.int64)
-    for start in range(0, len(queries), batch):
-        stop = min(start + batch, len(queries))
-        for q in range(start, stop):
-            cell = _key(queries[q], mask) >> shift
-            first[q - start], last[q - start] = directory[cell], directory[cell + 1]
-        for q in range(start, stop):
-            if first[q - start] == last[q - start]:
+    for q in range(n):
+        key, value = ordered_keys[q], ordered_values[q]
+        cell = key >> shift
+        for slot in range(directory[cell], directory[cell + 1]):
+            entry_key = _key(hashes[slot], mask)
+            if entry_key < key:
                 continue
-            value = queries[q]
-            key = _key(value, mask)
-            for slot in range(first[q - start], last[q - start]):
-                entry_key = _key(hashes[slot], mask)
-                if entry_key < key:
-                    continue
-                if entry_key > key:
-                    break
-                if popcount(value ^ hashes[slot]) <= radius:
-                    a, b = np.int64(query_clips[q]), np.int64(clips[slot])
-                    if a != b:
-                        if count < capacity:
-                            codes[count] = min(a, b) * n_clips + max(a, b)
-                        count += 1
+            if entry_key > key:
+                break
+            if popcount(value ^ hashes[slot]) <= radius:
+                a, b = ordered_clips[q], np.int64(clips[slot])
+                if a != b:
+                    if count < capacity:
+                        codes[count] = min(a, b) * n_clips + max(a, b)
+                    count += 1
     return codes, count
 
 

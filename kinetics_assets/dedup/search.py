@@ -20,10 +20,12 @@ shorter keys and more tables: still shots are few, so its index is small and its
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import numba
 import numpy as np
 
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, VIEW_COLUMNS, Fingerprint
@@ -38,7 +40,7 @@ class SearchParams:
     query_stride: int = 2       # views of every 2nd sampled frame (1 per second at 2 fps) are looked up
     max_bucket: int = 512       # a key shared by more index entries is uninformative (flat or stock footage)
     seed: int = 0
-    chunk: int = 4_000_000      # queries sorted and searched at a time (bounds memory)
+    chunk: int = 2_000_000      # queries made and probed at a time by one thread (bounds memory)
     # Collisions of hashes further apart than this are no candidates: two random hashes that share a 28-bit key
     # are within 10 of their other 36 bits with p = 0.006 (within 14: 0.12, i.e. 0.3M chance candidates at 100k
     # clips); a moving copy has many frame pairs, some closer (at 9 the planted set loses a 96x72 copy of a tripod
@@ -49,7 +51,7 @@ class SearchParams:
     still_bits: int = 16
     still_frames: int = 4       # consecutive sampled frames (2 s at 2 fps) ...
     still_apart: int = 6        # ... each within this many bits of the one before make a still shot
-    workers: int = 2            # tables searched at once (one per core; each holds its table: ~1 GB at 1M clips)
+    workers: int = 2            # threads probing a table (one per core)
 
     def __post_init__(self):
         if (not 1 <= self.bits <= 63 or not 1 <= self.still_bits <= 63 or self.tables < 1 or self.still_tables < 0
@@ -73,22 +75,23 @@ def table_masks(params: SearchParams) -> np.ndarray:
     return masks
 
 
-def _search(index_hashes: np.ndarray, index_clips: np.ndarray,
-            query_chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], n_clips: int, params: SearchParams
-            ) -> np.ndarray:
+QueryChunk = Callable[[], tuple[np.ndarray, np.ndarray]]  # makes one chunk of queries: (hashes, clip numbers)
+
+
+def _search(index_hashes: np.ndarray, index_clips: np.ndarray, query_chunks: Callable[[], Iterable[QueryChunk]],
+            n_clips: int, params: SearchParams) -> np.ndarray:
     """Unique clip pairs (m, 2), lo < hi, sorted, whose query and index hashes share a key in some table; the
-    queries come as (hashes, clip numbers) chunks, made again for every table. Tables are searched by
-    ``params.workers`` threads (the compiled look-ups release the GIL)."""
-
-    def one_table(mask: np.uint64) -> np.ndarray:
-        table = HashTable.build(index_hashes, index_clips, mask, params.max_bucket)
-        found = [table.near(q_hashes, q_clips, params.radius, n_clips) for q_hashes, q_clips in query_chunks()]
-        return np.unique(np.concatenate([np.zeros(0, np.int64), *found]))
-
-    codes = np.zeros(0, np.int64)
+    queries come in chunks, made again for every table. One table is held at a time (at a million clips each is
+    ~0.6 GB); ``params.workers`` threads each make a chunk and probe the table with it (the compiled code releases
+    the GIL)."""
+    found = [np.zeros(0, np.int64)]
     with ThreadPoolExecutor(max_workers=params.workers) as pool:
-        for found in pool.map(one_table, table_masks(params)):
-            codes = np.union1d(codes, found)
+        for mask in table_masks(params):
+            table = HashTable.build(index_hashes, index_clips, mask, params.max_bucket)
+            found += pool.map(lambda make: table.near(*make(), params.radius, n_clips), query_chunks())
+            found = [np.unique(np.concatenate(found))]
+            del table
+    codes = found[0]
     return np.stack([codes // n_clips, codes % n_clips], axis=1)
 
 
@@ -103,9 +106,9 @@ def candidate_pairs_from_arrays(index_hashes: np.ndarray, index_clips: np.ndarra
     if index_hashes.shape != index_clips.shape or query_hashes.shape != query_clips.shape:
         raise ValueError("hashes and clip numbers must be 1-d arrays of equal length")
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks() -> Iterator[QueryChunk]:
         for lo in range(0, len(query_hashes), params.chunk):
-            yield query_hashes[lo:lo + params.chunk], query_clips[lo:lo + params.chunk]
+            yield lambda lo=lo: (query_hashes[lo:lo + params.chunk], query_clips[lo:lo + params.chunk])
 
     return _search(index_hashes, index_clips, chunks, n_clips, params)
 
@@ -135,21 +138,33 @@ def _moving_index(table: FingerprintTable, block: int = 100_000) -> tuple[np.nda
     return np.concatenate(hashes), np.concatenate(clips)
 
 
-def _moving_queries(table: FingerprintTable, query_stride: int, clips_per_chunk: int
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+@numba.njit(cache=True, nogil=True)
+def _views_of_queried_frames(hashes, offsets, views, lo, hi, stride):
+    """(view hashes, clip numbers) of clips lo..hi-1: the ``views`` of every ``stride``-th frame, a view equal to
+    the same view of the clip's queried frame before left out."""
+    capacity = 0
+    for clip in range(lo, hi):
+        capacity += (offsets[clip + 1] - offsets[clip] + stride - 1) // stride * len(views)
+    out = np.empty(capacity, np.uint64)
+    owners = np.empty(capacity, np.int32)
+    count = 0
+    for clip in range(lo, hi):
+        for row in range(offsets[clip], offsets[clip + 1], stride):
+            for v in views:
+                if row == offsets[clip] or hashes[row, v] != hashes[row - stride, v]:
+                    out[count], owners[count] = hashes[row, v], clip
+                    count += 1
+    return out[:count], owners[:count]
+
+
+def _moving_queries(table: FingerprintTable, query_stride: int, clips_per_chunk: int) -> Iterator[QueryChunk]:
     """The views of every ``query_stride``-th frame of each clip, ``clips_per_chunk`` clips at a time. A view equal
     to the same view of the clip's queried frame before is left out (a still shot repeats its hashes; finding the
     same pair twice adds nothing)."""
+    views = np.asarray(VIEW_COLUMNS, np.int64)
     for lo in range(0, len(table), clips_per_chunk):
-        hi = min(lo + clips_per_chunk, len(table))
-        rows = np.arange(table.offsets[lo], table.offsets[hi])
-        owners = np.repeat(np.arange(lo, hi, dtype=np.int32), table.lengths[lo:hi])
-        queried = (rows - table.offsets[owners]) % query_stride == 0
-        rows, owners = rows[queried], owners[queried]
-        views = table.hashes[rows][:, VIEW_COLUMNS]
-        fresh = np.ones(views.shape, bool)
-        fresh[1:] = (views[1:] != views[:-1]) | (owners[1:] != owners[:-1])[:, None]
-        yield views[fresh], np.broadcast_to(owners[:, None], views.shape)[fresh]
+        yield functools.partial(_views_of_queried_frames, table.hashes, table.offsets, views, lo,
+                                min(lo + clips_per_chunk, len(table)), query_stride)
 
 
 def still_shots(frame_hashes: np.ndarray, first_of_clip: np.ndarray, min_frames: int, max_apart: int

@@ -8,13 +8,14 @@ keep one (n, 11) uint64 matrix in clip order, and the clip columns are taken onc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, Fingerprint
+from resources.storage import PartitionTables
 
 
 @dataclass(frozen=True)
@@ -66,95 +67,92 @@ FRAME_COLUMNS = ("clip_id", "t", "duration", "detail", *HASH_COLUMNS)
 REQUIRED_COLUMNS = frozenset({"clip_id", "t", "duration", *HASH_COLUMNS})
 
 
-@dataclass
-class _Part:
-    """One table's rows as arrays, its clip ids factorized locally (codes in order of first appearance)."""
-
-    ids: np.ndarray         # (local clips,) str
-    codes: np.ndarray       # (rows,) int32 into ids
-    times: np.ndarray
-    hashes: np.ndarray
-    detail: np.ndarray
-    durations: np.ndarray
-    clips: pd.DataFrame     # the non-frame columns of each local clip's first row
-
-    @classmethod
-    def of(cls, rows: pd.DataFrame) -> _Part:
-        codes, uniques = pd.factorize(rows["clip_id"].to_numpy(object), use_na_sentinel=False)
-        first = np.unique(codes, return_index=True)[1]
-        hashes = np.empty((len(rows), len(HASH_COLUMNS)), np.uint64)
-        for k, name in enumerate(HASH_COLUMNS):  # column by column: exact uint64, never through a float frame
-            hashes[:, k] = rows[name].to_numpy(np.uint64)
-        detail = rows["detail"].to_numpy(np.float32) if "detail" in rows.columns else np.zeros(len(rows), np.float32)
-        return cls(np.asarray(uniques).astype(str), codes.astype(np.int32), rows["t"].to_numpy(np.float64), hashes,
-                   detail, rows["duration"].to_numpy(np.float64),
-                   rows.iloc[first].drop(columns=[c for c in FRAME_COLUMNS if c in rows.columns]))
+def _local_clips(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, names ascending) of one table's clip ids read as str; the conversion once per distinct id
+    (a categorical column: its categories), not per row."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=False)
+    renumbered, names = pd.factorize(np.asarray(uniques).astype(str), sort=True)
+    return renumbered[codes].astype(np.int32), np.asarray(names, dtype=object)
 
 
-def _joined(parts: list[_Part], name: str, empty: np.ndarray, renumber: list[np.ndarray] | None = None,
-            into: np.ndarray | None = None) -> np.ndarray:
-    """The parts' ``name`` arrays one after the other (row r at ``into[r]`` when given), each part's array released
-    once copied, so the whole is never held twice; with ``renumber``, each part's local clip codes renumbered
-    through its global ones."""
-    n = sum(len(getattr(part, name)) for part in parts)
-    out = np.empty((n, *empty.shape[1:]), empty.dtype)
-    at = 0
-    for k, part in enumerate(parts):
-        values = getattr(part, name)
-        values = values if renumber is None else renumber[k][values]
-        out[slice(at, at + len(values)) if into is None else into[at:at + len(values)]] = values
-        at += len(values)
-        setattr(part, name, None)
-    return out
-
-
-def fingerprint_table(frames: Iterable[pd.DataFrame]) -> tuple[FingerprintTable, pd.DataFrame]:
-    """The fingerprints of the rows of ``frames`` (``Fingerprint.to_frame`` rows of many clips, in any order; a
+def fingerprint_table(tables: Sequence[pd.DataFrame]) -> tuple[FingerprintTable, pd.DataFrame]:
+    """The fingerprints of the rows of ``tables`` (``Fingerprint.to_frame`` rows of many clips, in any order; a
     table without the detail column, written before detail was measured, reads as flat frames), and the other
     columns of each clip's first row (what ``drop_duplicates("clip_id")`` keeps), indexed by clip_id in table order.
 
-    The tables are taken one at a time (``PartitionTables`` reads each partition only when it is its turn) and
-    kept as arrays, then joined: one table's frame at a time, never their concatenation. One sort of the whole
-    table, not a pandas group per clip; none where the rows are already grouped by clip in id order and time
-    order within each clip (as the fingerprint assets write them). An empty table may lack the frame columns
-    (a class with nothing to fingerprint).
+    Two passes, one table at a time (``PartitionTables`` reads a partition when it is asked for): the clip ids and
+    times of every table give each row its place (no sort where the rows are already grouped by clip in id order
+    and time order within each clip, one stable sort of all rows otherwise); then every table's frames are
+    copied straight to their places. Only the flat arrays and one table are ever held, never a concatenation or
+    a second copy. An empty table may lack the frame columns (a class with nothing to fingerprint).
     """
-    parts = []
-    for k, rows in enumerate(frames):
+    tables = tables if isinstance(tables, PartitionTables) else PartitionTables.of(tables)
+    ids, codes, times, sizes = [], [], [], []
+    for k in range(len(tables)):
+        rows = tables.columns(k, ("clip_id", "t"))
+        sizes.append(len(rows))
         if not len(rows):
             continue
-        missing = REQUIRED_COLUMNS - set(rows.columns)
-        if missing:
-            raise ValueError(f"fingerprint table {k} lacks columns {sorted(missing)}")
-        parts.append(_Part.of(rows))
-    local_ids = np.concatenate([np.zeros(0, str), *(part.ids for part in parts)])
-    renumbered, names = pd.factorize(local_ids, sort=True)
+        if "t" not in rows.columns:
+            _check_columns(k, tables[k])
+        local, names = _local_clips(rows["clip_id"])
+        codes.append(local)
+        ids.append(names)
+        times.append(rows["t"].to_numpy(np.float64))
+    renumbered, names = pd.factorize(np.concatenate([np.zeros(0, object), *ids]), sort=True)
     names = np.asarray(names, dtype=object)
-    bounds = np.cumsum([0, *(len(part.ids) for part in parts)])
-    global_codes = [renumbered[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
-    clip_rows = [part.clips for part in parts]
-    codes = _joined(parts, "codes", np.zeros(0, np.int64), global_codes)
-    times = _joined(parts, "times", np.zeros(0))
+    bounds = np.cumsum([0, *(len(part) for part in ids)])
+    codes = np.concatenate([np.zeros(0, np.int32), *(renumbered[lo:lo + len(part)][local].astype(np.int32)
+                                                     for lo, part, local in zip(bounds, ids, codes))])
+    times = np.concatenate([np.zeros(0), *times])
     n = len(codes)
     grouped = bool(np.all((codes[1:] > codes[:-1]) | (codes[1:] == codes[:-1]) & (times[1:] >= times[:-1])))
-    into = None
-    if not grouped:  # each row is copied straight to its sorted place: no second copy of the frames
+    places = np.arange(n)
+    if not grouped:  # the input order breaks ties: rows of a clip spanning tables keep their tables' order
         order = np.lexsort((times, codes))
-        codes, times = codes[order], times[order]
-        into = np.empty(n, np.int64)
-        into[order] = np.arange(n)
+        times = times[order]
+        places[order] = np.arange(n)
         del order
-    hashes = _joined(parts, "hashes", np.zeros((0, len(HASH_COLUMNS)), np.uint64), into=into)
-    detail = _joined(parts, "detail", np.zeros(0, np.float32), into=into)
-    durations = _joined(parts, "durations", np.zeros(0), into=into)
-    del into
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.zeros(0, np.int64)
-    table = FingerprintTable(names, np.r_[starts, n].astype(np.int64), times, hashes, detail, durations[starts])
-    # each clip's columns from its first table: the first of its local ids in table order
+    sorted_codes = np.empty_like(codes)
+    sorted_codes[places] = codes
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if n else np.zeros(0, np.int64)
+    del sorted_codes
+    hashes = np.empty((n, len(HASH_COLUMNS)), np.uint64)
+    detail = np.zeros(n, np.float32)
+    durations = np.empty(len(names), np.float64)
+    clip_rows, at = [], 0
+    for k, size in enumerate(sizes):
+        if not size:
+            continue
+        rows = tables[k]
+        _check_columns(k, rows)
+        if len(rows) != size:
+            raise RuntimeError(f"fingerprint table {k} ({tables.names[k]}) changed while read: {size} then "
+                               f"{len(rows)} rows")
+        place, clip = places[at:at + size], codes[at:at + size]
+        for column, name in enumerate(HASH_COLUMNS):  # column by column: exact uint64, never through a float frame
+            hashes[place, column] = rows[name].to_numpy(np.uint64)
+        if "detail" in rows.columns:
+            detail[place] = rows["detail"].to_numpy(np.float32)
+        first = place == starts[clip]  # a clip's duration is its first row's
+        durations[clip[first]] = rows["duration"].to_numpy(np.float64)[first]
+        local = np.unique(_local_clips(rows["clip_id"])[0], return_index=True)[1]
+        clip_rows.append(rows.iloc[local].drop(columns=[c for c in FRAME_COLUMNS if c in rows.columns]))
+        at += size
+    del places, codes
+    table = FingerprintTable(names, np.r_[starts, n].astype(np.int64), times, hashes, detail, durations)
+    # each clip's columns from the first table (in the given order) that holds it
     first = np.unique(renumbered, return_index=True)[1]
     clips = pd.concat(clip_rows, ignore_index=True).iloc[first] if clip_rows else pd.DataFrame()
+    clips = clips.astype({name: object for name, dtype in clips.dtypes.items() if isinstance(dtype, pd.CategoricalDtype)})
     clips.index = pd.Index(names, name="clip_id")
     return table, clips
+
+
+def _check_columns(k: int, rows: pd.DataFrame) -> None:
+    missing = REQUIRED_COLUMNS - set(rows.columns)
+    if missing:
+        raise ValueError(f"fingerprint table {k} lacks columns {sorted(missing)}")
 
 
 def fingerprints_from_frame(rows: pd.DataFrame) -> dict[str, Fingerprint]:

@@ -2,7 +2,6 @@
 Great Expectations) → the release in the official format, with its statistics (Tables 1 and 3) and the
 retention of every edition over time (Table 2)."""
 
-import itertools
 from pathlib import Path
 
 import dagster as dg
@@ -93,7 +92,7 @@ def duplicate_clusters(
     """
     # one class's table read at a time into flat arrays, one row per clip of the clip columns: no concatenated
     # frame, per-clip groups, objects or look-ups (1M clips: 20M rows)
-    prints, clips = fingerprint_table(itertools.chain(retained_fingerprints, accepted_fingerprints))
+    prints, clips = fingerprint_table(retained_fingerprints + accepted_fingerprints)
     matches = find_matches(prints)
     with artifacts.folder(DEDUP) as dedup:  # what is written here is stored when the block ends
         overrides_path = dedup / "overrides.csv"
