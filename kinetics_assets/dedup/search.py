@@ -90,7 +90,7 @@ def _search(index_hashes: np.ndarray, index_clips: np.ndarray, query_chunks: Cal
             table = HashTable.build(index_hashes, index_clips, mask, params.max_bucket)
             found += pool.map(lambda make: table.near(*make(), params.radius, n_clips), query_chunks())
             found = [np.unique(np.concatenate(found))]
-            del table
+            table = None  # freed before the next one is built
     codes = found[0]
     return np.stack([codes // n_clips, codes % n_clips], axis=1)
 
