@@ -57,7 +57,8 @@ def tiny(num_classes: int = 4) -> I3DConfig:
     at 32 px and 6 epochs the net underfit — top-1 on its own training clips 12.5, 25, 24 and 19 % for 2, 5, 7 and
     9 clips a class, val 4, 13, 26, 9 % — and took 481-551 CPU s for the seven partitions, over the demo's budget;
     at 24 px a clip costs 49 ms instead of 90 in a train step, and 12 epochs fit it better (train 25, 30, 41, 32,
-    42 %, val 13, 26, 30, 26, 35 % for 2 … 11 clips a class). 10 epochs keep most of that inside the budget.
+    42 %, val 13, 26, 30, 26, 35 % for 2 … 11 clips a class), but cost ~20 % over the budget; 10 epochs: train 17,
+    33, 33, 30, 39 %, val 9, 22, 35, 26, 22 % (and 36 / 30 % train, 39 / 17 % val for 14 and all clips).
 
     Three departures from the note's recipe, each because a few hundred CPU steps on ~12 clips a class are not 240k
     TPU steps on 545k clips (measured on the demo's release, 300 steps of 8 clips):
