@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from kinetics_assets.dedup.fingerprint import MIN_DETAIL, VIEW_COLUMNS, Fingerprint
-from kinetics_assets.dedup.lookup import popcount
 from kinetics_assets.dedup.table import FingerprintTable
 
 COMPILATION_MIN_SECONDS = 30.0  # a longer video holding a short clip is treated as a compilation
@@ -182,84 +180,14 @@ def needed_frames(len_a: int, len_b: int, params: MatchParams) -> int:
     return max(1, min(params.min_frames, math.ceil(params.min_share * min(len_a, len_b))))
 
 
-@numba.njit(cache=True, nogil=True)
-def _vote_score(times_a, times_b, close_i, close_j, count, half):
-    """``vote``'s score of its best offset window (the most distinct frames of the lesser clip agreeing on one
-    offset) for the close frame pairs (close_i[:count], close_j[:count])."""
-    lowest, highest = 2**62, -2**62
-    windows = np.empty(count, np.int64)
-    for k in range(count):
-        windows[k] = np.int64(np.round((times_a[close_i[k]] - times_b[close_j[k]]) / half))
-        lowest, highest = min(lowest, windows[k]), max(highest, windows[k])
-    n_windows = highest - lowest + 3  # each pair votes for its window and both neighbours
-    seen_a = np.zeros((n_windows, len(times_a)), np.bool_)
-    seen_b = np.zeros((n_windows, len(times_b)), np.bool_)
-    frames_a = np.zeros(n_windows, np.int64)
-    frames_b = np.zeros(n_windows, np.int64)
-    for k in range(count):
-        for w in range(windows[k] - lowest, windows[k] - lowest + 3):
-            if not seen_a[w, close_i[k]]:
-                seen_a[w, close_i[k]] = True
-                frames_a[w] += 1
-            if not seen_b[w, close_j[k]]:
-                seen_b[w, close_j[k]] = True
-                frames_b[w] += 1
-    best = 0
-    for w in range(n_windows):
-        best = max(best, min(frames_a[w], frames_b[w]))
-    return best
-
-
-@numba.njit(cache=True, nogil=True)
-def _worth(hashes, times, offsets, pairs, needed, views, max_distance, unspecific_share, still_limit, half):
-    """``worth_voting`` for every pair, in compiled loops: per frame pair the least distance over the 40 view
-    comparisons, per orientation the close frames of each clip, the close share, the closest pair and the offset
-    vote's score."""
-    worth = np.zeros(len(pairs), np.bool_)
-    longest = 0
-    for k in range(len(offsets) - 1):
-        longest = max(longest, offsets[k + 1] - offsets[k])
-    close_a = np.zeros(longest, np.bool_)
-    close_b = np.zeros(longest, np.bool_)
-    close_i = np.empty(longest * longest, np.int64)
-    close_j = np.empty(longest * longest, np.int64)
-    for p in range(len(pairs)):
-        a0, b0 = offsets[pairs[p, 0]], offsets[pairs[p, 1]]
-        len_a, len_b = offsets[pairs[p, 0] + 1] - a0, offsets[pairs[p, 1] + 1] - b0
-        if len_a == 0 or len_b == 0:
-            continue
-        for orientation in range(2):  # 0: same orientation, 1: b mirrored against a (whole hash column 1)
-            close_a[:len_a] = False
-            close_b[:len_b] = False
-            close, least = 0, 64
-            for i in range(len_a):
-                for j in range(len_b):
-                    d = 64
-                    whole_a, whole_b = hashes[a0 + i, orientation], hashes[b0 + j, orientation]
-                    for v in views:
-                        d = min(d, np.int64(popcount(hashes[a0 + i, v] ^ whole_b)),
-                                np.int64(popcount(hashes[b0 + j, v] ^ whole_a)))
-                    if d <= max_distance:
-                        close_i[close], close_j[close] = i, j
-                        close += 1
-                        close_a[i] = True
-                        close_b[j] = True
-                    least = min(least, d)
-            frames = min(close_a[:len_a].sum(), close_b[:len_b].sum())
-            specific = close / (len_a * len_b) <= unspecific_share or least <= still_limit
-            if frames >= needed[p] and specific and _vote_score(
-                    times[a0:a0 + len_a], times[b0:b0 + len_b], close_i, close_j, close, half) >= needed[p]:
-                worth[p] = True
-                break
-    return worth
-
-
 def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams) -> np.ndarray:
     """(pairs,) bool: whether a pair passes, in either orientation, what ``match_fingerprints`` needs of every match
     before and in its offset vote: enough close frames in both clips, either few enough close frame pairs for the
     vote to vouch (``unspecific_share``) or a closest frame pair within the chance distance (the mean distance of a
     still match is no less), and enough frames agreeing on one offset. The others (nearly all chance candidates)
     need not be confirmed one by one. The pairs are judged by ``params.workers`` threads."""
+    from kinetics_assets.dedup.kernels import worth  # Numba: imported where it runs (see kernels)
+
     pairs = np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
     lengths = table.lengths
     shorter = np.minimum(lengths[pairs[:, 0]], lengths[pairs[:, 1]])
@@ -271,7 +199,7 @@ def worth_voting(table: FingerprintTable, pairs: np.ndarray, params: MatchParams
     offsets = np.ascontiguousarray(table.offsets, np.int64)
 
     def judge(chunk: slice) -> np.ndarray:
-        return _worth(hashes, times, offsets, pairs[chunk], needed[chunk], views, params.max_distance,
+        return worth(hashes, times, offsets, pairs[chunk], needed[chunk], views, params.max_distance,
                       float(params.unspecific_share), still_limit, params.bin_seconds / 2.0)
 
     step = -(-len(pairs) // params.workers) if len(pairs) else 1

@@ -8,7 +8,7 @@ probability; ``match`` then confirms or rejects it with every frame.
 
 The index holds every frame's whole-frame and mirrored hashes; queries are the views (whole frame and crop
 windows) of every ``query_stride``-th frame. Cost per table: a counting sort of the index and one directory
-look-up per query (``lookup.HashTable``), i.e. O(n) in the number of clips. A collision whose two hashes are
+look-up per query (``kernels.HashTable``), i.e. O(n) in the number of clips. A collision whose two hashes are
 more than ``radius`` bits apart is dropped there and then (random hashes are ~32 bits apart), so it never costs
 a confirmation.
 
@@ -25,11 +25,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import numba
 import numpy as np
 
 from kinetics_assets.dedup.fingerprint import HASH_COLUMNS, VIEW_COLUMNS, Fingerprint
-from kinetics_assets.dedup.lookup import HashTable
 from kinetics_assets.dedup.table import FingerprintTable
 
 
@@ -84,6 +82,8 @@ def _search(index_hashes: np.ndarray, index_clips: np.ndarray, query_chunks: Cal
     queries come in chunks, made again for every table. One table is held at a time (at a million clips each is
     ~0.6 GB); ``params.workers`` threads each make a chunk and probe the table with it (the compiled code releases
     the GIL)."""
+    from kinetics_assets.dedup.kernels import HashTable  # Numba: imported where it runs (see kernels)
+
     found = [np.zeros(0, np.int64)]
     with ThreadPoolExecutor(max_workers=params.workers) as pool:
         for mask in table_masks(params):
@@ -138,32 +138,15 @@ def _moving_index(table: FingerprintTable, block: int = 100_000) -> tuple[np.nda
     return np.concatenate(hashes), np.concatenate(clips)
 
 
-@numba.njit(cache=True, nogil=True)
-def _views_of_queried_frames(hashes, offsets, views, lo, hi, stride):
-    """(view hashes, clip numbers) of clips lo..hi-1: the ``views`` of every ``stride``-th frame, a view equal to
-    the same view of the clip's queried frame before left out."""
-    capacity = 0
-    for clip in range(lo, hi):
-        capacity += (offsets[clip + 1] - offsets[clip] + stride - 1) // stride * len(views)
-    out = np.empty(capacity, np.uint64)
-    owners = np.empty(capacity, np.int32)
-    count = 0
-    for clip in range(lo, hi):
-        for row in range(offsets[clip], offsets[clip + 1], stride):
-            for v in views:
-                if row == offsets[clip] or hashes[row, v] != hashes[row - stride, v]:
-                    out[count], owners[count] = hashes[row, v], clip
-                    count += 1
-    return out[:count], owners[:count]
-
-
 def _moving_queries(table: FingerprintTable, query_stride: int, clips_per_chunk: int) -> Iterator[QueryChunk]:
     """The views of every ``query_stride``-th frame of each clip, ``clips_per_chunk`` clips at a time. A view equal
     to the same view of the clip's queried frame before is left out (a still shot repeats its hashes; finding the
     same pair twice adds nothing)."""
+    from kinetics_assets.dedup.kernels import views_of_queried_frames
+
     views = np.asarray(VIEW_COLUMNS, np.int64)
     for lo in range(0, len(table), clips_per_chunk):
-        yield functools.partial(_views_of_queried_frames, table.hashes, table.offsets, views, lo,
+        yield functools.partial(views_of_queried_frames, table.hashes, table.offsets, views, lo,
                                 min(lo + clips_per_chunk, len(table)), query_stride)
 
 

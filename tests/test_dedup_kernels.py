@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinetics_assets.dedup.lookup import FOLD, HashTable
+from kinetics_assets.dedup.kernels import FOLD, HashTable
 
 
 def _brute_force(index: np.ndarray, clips: np.ndarray, queries: np.ndarray, query_clips: np.ndarray,

@@ -1,11 +1,14 @@
-"""One LSH hash table over 64-bit frame hashes, built and probed in compiled code (Numba).
+"""The dedup's compiled loops (Numba): the LSH hash table, the search's queries, the batched rejection of candidates.
+
+Imported only where a search or a confirmation runs (``search._search``, ``match.worth_voting``): importing Numba
+costs about a second, which every process that loads the Dagster definitions would otherwise pay.
 
 At a million clips the moving tier probes 16 tables with ~100M query hashes each: 1.6G look-ups. In numpy every
 look-up is several passes over temporaries (keys, directory slots, gathers, expansions), which made the search
 most of ``duplicate_clusters``' time. Here a table is a counting sort of the index entries by the top bits of
 their keys (a directory of cells, each holding the entries whose keys start with those bits, sorted by key, keys
 held by more than ``max_bucket`` entries left out), and a look-up is one directory read and a scan of its cell
-(about one entry). The kernels release the GIL, so tables are probed by several threads at once.
+(about one entry). The kernels release the GIL, so several threads run them at once.
 """
 
 from __future__ import annotations
@@ -170,3 +173,94 @@ class HashTable:
             if count <= capacity:
                 return np.unique(codes[:count])
             capacity = count
+
+
+@numba.njit(cache=True, nogil=True)
+def views_of_queried_frames(hashes, offsets, views, lo, hi, stride):
+    """(view hashes, clip numbers) of clips lo..hi-1: the ``views`` of every ``stride``-th frame, a view equal to
+    the same view of the clip's queried frame before left out."""
+    capacity = 0
+    for clip in range(lo, hi):
+        capacity += (offsets[clip + 1] - offsets[clip] + stride - 1) // stride * len(views)
+    out = np.empty(capacity, np.uint64)
+    owners = np.empty(capacity, np.int32)
+    count = 0
+    for clip in range(lo, hi):
+        for row in range(offsets[clip], offsets[clip + 1], stride):
+            for v in views:
+                if row == offsets[clip] or hashes[row, v] != hashes[row - stride, v]:
+                    out[count], owners[count] = hashes[row, v], clip
+                    count += 1
+    return out[:count], owners[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def vote_score(times_a, times_b, close_i, close_j, count, half):
+    """``vote``'s score of its best offset window (the most distinct frames of the lesser clip agreeing on one
+    offset) for the close frame pairs (close_i[:count], close_j[:count])."""
+    lowest, highest = 2**62, -2**62
+    windows = np.empty(count, np.int64)
+    for k in range(count):
+        windows[k] = np.int64(np.round((times_a[close_i[k]] - times_b[close_j[k]]) / half))
+        lowest, highest = min(lowest, windows[k]), max(highest, windows[k])
+    n_windows = highest - lowest + 3  # each pair votes for its window and both neighbours
+    seen_a = np.zeros((n_windows, len(times_a)), np.bool_)
+    seen_b = np.zeros((n_windows, len(times_b)), np.bool_)
+    frames_a = np.zeros(n_windows, np.int64)
+    frames_b = np.zeros(n_windows, np.int64)
+    for k in range(count):
+        for w in range(windows[k] - lowest, windows[k] - lowest + 3):
+            if not seen_a[w, close_i[k]]:
+                seen_a[w, close_i[k]] = True
+                frames_a[w] += 1
+            if not seen_b[w, close_j[k]]:
+                seen_b[w, close_j[k]] = True
+                frames_b[w] += 1
+    best = 0
+    for w in range(n_windows):
+        best = max(best, min(frames_a[w], frames_b[w]))
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def worth(hashes, times, offsets, pairs, needed, views, max_distance, unspecific_share, still_limit, half):
+    """``worth_voting`` for every pair, in compiled loops: per frame pair the least distance over the 40 view
+    comparisons, per orientation the close frames of each clip, the close share, the closest pair and the offset
+    vote's score."""
+    worth = np.zeros(len(pairs), np.bool_)
+    longest = 0
+    for k in range(len(offsets) - 1):
+        longest = max(longest, offsets[k + 1] - offsets[k])
+    close_a = np.zeros(longest, np.bool_)
+    close_b = np.zeros(longest, np.bool_)
+    close_i = np.empty(longest * longest, np.int64)
+    close_j = np.empty(longest * longest, np.int64)
+    for p in range(len(pairs)):
+        a0, b0 = offsets[pairs[p, 0]], offsets[pairs[p, 1]]
+        len_a, len_b = offsets[pairs[p, 0] + 1] - a0, offsets[pairs[p, 1] + 1] - b0
+        if len_a == 0 or len_b == 0:
+            continue
+        for orientation in range(2):  # 0: same orientation, 1: b mirrored against a (whole hash column 1)
+            close_a[:len_a] = False
+            close_b[:len_b] = False
+            close, least = 0, 64
+            for i in range(len_a):
+                for j in range(len_b):
+                    d = 64
+                    whole_a, whole_b = hashes[a0 + i, orientation], hashes[b0 + j, orientation]
+                    for v in views:
+                        d = min(d, np.int64(popcount(hashes[a0 + i, v] ^ whole_b)),
+                                np.int64(popcount(hashes[b0 + j, v] ^ whole_a)))
+                    if d <= max_distance:
+                        close_i[close], close_j[close] = i, j
+                        close += 1
+                        close_a[i] = True
+                        close_b[j] = True
+                    least = min(least, d)
+            frames = min(close_a[:len_a].sum(), close_b[:len_b].sum())
+            specific = close / (len_a * len_b) <= unspecific_share or least <= still_limit
+            if frames >= needed[p] and specific and vote_score(
+                    times[a0:a0 + len_a], times[b0:b0 + len_b], close_i, close_j, close, half) >= needed[p]:
+                worth[p] = True
+                break
+    return worth
