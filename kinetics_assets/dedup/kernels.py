@@ -227,22 +227,21 @@ def worth(hashes, times, offsets, pairs, needed, views, max_distance, unspecific
     """``worth_voting`` for every pair, in compiled loops: per frame pair the least distance over the 40 view
     comparisons, per orientation the close frames of each clip, the close share, the closest pair and the offset
     vote's score."""
-    worth = np.zeros(len(pairs), np.bool_)
-    longest = 0
-    for k in range(len(offsets) - 1):
-        longest = max(longest, offsets[k + 1] - offsets[k])
-    close_a = np.zeros(longest, np.bool_)
-    close_b = np.zeros(longest, np.bool_)
-    close_i = np.empty(longest * longest, np.int64)
-    close_j = np.empty(longest * longest, np.int64)
+    keep = np.zeros(len(pairs), np.bool_)
+    close_i = np.empty(0, np.int64)  # the close frame pairs of the pair at hand, grown to the largest pair judged
+    close_j = np.empty(0, np.int64)
     for p in range(len(pairs)):
         a0, b0 = offsets[pairs[p, 0]], offsets[pairs[p, 1]]
         len_a, len_b = offsets[pairs[p, 0] + 1] - a0, offsets[pairs[p, 1] + 1] - b0
         if len_a == 0 or len_b == 0:
             continue
+        if len_a * len_b > len(close_i):
+            close_i, close_j = np.empty(len_a * len_b, np.int64), np.empty(len_a * len_b, np.int64)
+        close_a = np.zeros(len_a, np.bool_)
+        close_b = np.zeros(len_b, np.bool_)
         for orientation in range(2):  # 0: same orientation, 1: b mirrored against a (whole hash column 1)
-            close_a[:len_a] = False
-            close_b[:len_b] = False
+            close_a[:] = False
+            close_b[:] = False
             close, least = 0, 64
             for i in range(len_a):
                 for j in range(len_b):
@@ -257,10 +256,10 @@ def worth(hashes, times, offsets, pairs, needed, views, max_distance, unspecific
                         close_a[i] = True
                         close_b[j] = True
                     least = min(least, d)
-            frames = min(close_a[:len_a].sum(), close_b[:len_b].sum())
+            frames = min(close_a.sum(), close_b.sum())
             specific = close / (len_a * len_b) <= unspecific_share or least <= still_limit
             if frames >= needed[p] and specific and vote_score(
                     times[a0:a0 + len_a], times[b0:b0 + len_b], close_i, close_j, close, half) >= needed[p]:
-                worth[p] = True
+                keep[p] = True
                 break
-    return worth
+    return keep

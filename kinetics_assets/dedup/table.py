@@ -87,15 +87,16 @@ def fingerprint_table(tables: Sequence[pd.DataFrame]) -> tuple[FingerprintTable,
     a second copy. An empty table may lack the frame columns (a class with nothing to fingerprint).
     """
     tables = tables if isinstance(tables, PartitionTables) else PartitionTables.of(tables)
-    ids, codes, times, sizes = [], [], [], []
+    kept, ids, codes, times, firsts = [], [], [], [], []  # per non-empty table: (number, rows), ...
     for k in range(len(tables)):
         rows = tables.columns(k, ("clip_id", "t"))
-        sizes.append(len(rows))
         if not len(rows):
             continue
+        kept.append((k, len(rows)))
         if "t" not in rows.columns:
             _check_columns(k, tables[k])
         local, names = _local_clips(rows["clip_id"])
+        firsts.append(np.unique(local, return_index=True)[1])  # each local clip's first row, for its columns
         codes.append(local)
         ids.append(names)
         times.append(rows["t"].to_numpy(np.float64))
@@ -121,9 +122,7 @@ def fingerprint_table(tables: Sequence[pd.DataFrame]) -> tuple[FingerprintTable,
     detail = np.zeros(n, np.float32)
     durations = np.empty(len(names), np.float64)
     clip_rows, at = [], 0
-    for k, size in enumerate(sizes):
-        if not size:
-            continue
+    for (k, size), first_rows in zip(kept, firsts):
         rows = tables[k]
         _check_columns(k, rows)
         if len(rows) != size:
@@ -136,8 +135,7 @@ def fingerprint_table(tables: Sequence[pd.DataFrame]) -> tuple[FingerprintTable,
             detail[place] = rows["detail"].to_numpy(np.float32)
         first = place == starts[clip]  # a clip's duration is its first row's
         durations[clip[first]] = rows["duration"].to_numpy(np.float64)[first]
-        local = np.unique(_local_clips(rows["clip_id"])[0], return_index=True)[1]
-        clip_rows.append(rows.iloc[local].drop(columns=[c for c in FRAME_COLUMNS if c in rows.columns]))
+        clip_rows.append(rows.iloc[first_rows].drop(columns=[c for c in FRAME_COLUMNS if c in rows.columns]))
         at += size
     del places, codes
     table = FingerprintTable(names, np.r_[starts, n].astype(np.int64), times, hashes, detail, durations)
