@@ -35,13 +35,14 @@ def fresh_copy(home: Path, into: Path) -> Path:
     return copy
 
 
-def run_stage(home: Path) -> tuple[list[str], float, float]:
-    """The demo's benchmark stage on `home`: its printed lines, wall and CPU seconds."""
+def run_stage(home: Path) -> tuple[list[str], float, float, str]:
+    """The demo's benchmark stage on `home`: its printed lines, wall and CPU seconds, and Table 4 (markdown)."""
     os.environ["KINETICS_HOME"], os.environ["DAGSTER_HOME"] = str(home), str(home / "dagster_home")
     import dagster as dg
 
     from kinetics_assets.definitions import defs
     from kinetics_assets.demo import benchmark, materialize_until_finished
+    from kinetics_assets.materialized import latest
 
     lines: list[str] = []
 
@@ -55,7 +56,8 @@ def run_stage(home: Path) -> tuple[list[str], float, float]:
 
         wall, cpu = time.perf_counter(), time.process_time()
         benchmark(instance, echo, run)
-        return lines, time.perf_counter() - wall, time.process_time() - cpu
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return lines, wall, cpu, latest(instance, "benchmark_table")[0].to_markdown(index=False)
 
 
 def main() -> None:
@@ -67,12 +69,13 @@ def main() -> None:
         raise SystemExit(f"{args.home}: no release there; run `kinetics demo` with KINETICS_HOME={args.home} first")
     info = machine_info()
     with tempfile.TemporaryDirectory(prefix="bench-i3d-stage-") as scratch:
-        lines, wall, cpu = run_stage(fresh_copy(args.home.resolve(), Path(scratch)))
+        lines, wall, cpu, table4 = run_stage(fresh_copy(args.home.resolve(), Path(scratch)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     verdict = "met" if wall <= TARGET_S else f"not met ({wall / TARGET_S:.2f}× the target)"
     summary = (f"stage: {wall:.0f} s wall, {cpu:.0f} s CPU (all threads), peak RSS {peak:.2f} GiB; "
                f"target ≤ {TARGET_S} s: {verdict}")
     print(summary)
+    print(table4)
     if args.write_results:
         partitions = "\n".join(f"- {line.strip()}" for line in lines if "I3D trained on" in line)
         replace_section(SECTION, f"""{SECTION}
@@ -89,6 +92,10 @@ Per partition (training, then evaluation on val and test; wall seconds as the de
 {partitions}
 
 Result: {summary}.
+
+Table 4 of this run (`benchmark_table`; percent, test_top1_low/high: bootstrap 95 % interval over the test videos):
+
+{table4}
 """)
 
 

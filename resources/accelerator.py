@@ -14,8 +14,6 @@ import dagster as dg
 if TYPE_CHECKING:
     from kinetics_assets.benchmark.run import BenchmarkRun
 
-LOG_EVERY = 20  # steps between metric lines in the run's log
-
 
 def training_metadata(summary: dict) -> dict:
     """A training summary (`run_training`'s) as materialization metadata: numbers as numbers."""
@@ -35,9 +33,8 @@ class InProcessAccelerator(Accelerator):
     def train(self, context: dg.AssetExecutionContext, run: BenchmarkRun) -> dg.MaterializeResult:
         from kinetics_assets.benchmark.run import run_training
 
-        def log(step: int, metrics: dict) -> None:
-            if step % LOG_EVERY == 0:
-                context.log.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+        def log(step: int, metrics: dict) -> None:  # every config.log_every_steps steps, and after the last
+            context.log.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
 
         summary = run_training(run, on_metrics=log)
         return dg.MaterializeResult(metadata={**training_metadata(summary), "workdir": dg.MetadataValue.path(run.workdir)})

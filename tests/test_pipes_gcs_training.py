@@ -38,7 +38,7 @@ from resources.tpu import (ENTRY_POINT, GkeTpuJobLauncher, LocalProcessLauncher,
 from test_benchmark_assets import write_release
 
 PARTITION = "100"  # 1 clip a class at the tests' scale: 2 clips, one step an epoch
-EPOCHS = 20  # 20 steps: one step-metric log line (every LOG_EVERY = 20 steps)
+EPOCHS = 20  # 20 steps: one step-metric log line (the tiny configuration logs every 20 steps)
 PREFIX = "pipes/"
 EXACT = ("clips", "classes", "steps", "steps_per_epoch", "global_batch", "step", "learning_rate")
 

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from kinetics_assets.benchmark.cpu_ops import conv3d_as_2d, max_pool_by_shifts
+
 
 class MixedWidths(NamedTuple):
     """Output channels of an Inception block's four branches (branch 1 and 2: 1x1x1 reduce, then 3x3x3)."""
@@ -68,10 +70,12 @@ class Unit3D(nn.Module):
     stride: tuple[int, int, int] = (1, 1, 1)
     dtype: Any = jnp.float32
     batch_norm_decay: float = BATCH_NORM_DECAY
+    cpu_ops: bool = False  # the convolution computed as XLA:CPU runs fast (cpu_ops.py)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-        x = nn.Conv(self.channels, self.kernel, self.stride, padding="SAME", use_bias=False, dtype=self.dtype)(x)
+        x = nn.Conv(self.channels, self.kernel, self.stride, padding="SAME", use_bias=False, dtype=self.dtype,
+                    conv_general_dilated=conv3d_as_2d if self.cpu_ops else None)(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=self.batch_norm_decay, epsilon=BATCH_NORM_EPSILON,
                          use_scale=False, use_bias=True, dtype=self.dtype)(x)
         return nn.relu(x)
@@ -83,17 +87,19 @@ class Mixed(nn.Module):
     widths: MixedWidths
     dtype: Any = jnp.float32
     batch_norm_decay: float = BATCH_NORM_DECAY
+    cpu_ops: bool = False
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
         w = self.widths
-        unit = functools.partial(Unit3D, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay)
+        unit = functools.partial(Unit3D, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay,
+                                 cpu_ops=self.cpu_ops)
         b0 = unit(w.b0, name="Branch_0_Conv3d_0a_1x1")(x, train)
         b1 = unit(w.b1_reduce, name="Branch_1_Conv3d_0a_1x1")(x, train)
         b1 = unit(w.b1, (3, 3, 3), name="Branch_1_Conv3d_0b_3x3")(b1, train)
         b2 = unit(w.b2_reduce, name="Branch_2_Conv3d_0a_1x1")(x, train)
         b2 = unit(w.b2, (3, 3, 3), name="Branch_2_Conv3d_0b_3x3")(b2, train)
-        b3 = nn.max_pool(x, (3, 3, 3), (1, 1, 1), padding="SAME")
+        b3 = (max_pool_by_shifts if self.cpu_ops else nn.max_pool)(x, (3, 3, 3), (1, 1, 1), padding="SAME")
         b3 = unit(w.b3, name="Branch_3_Conv3d_0b_1x1")(b3, train)
         return jnp.concatenate([b0, b1, b2, b3], axis=-1)
 
@@ -111,6 +117,7 @@ class I3D(nn.Module):
     dtype: Any = jnp.float32
     batch_norm_decay: float = BATCH_NORM_DECAY  # the original's; a run of a few hundred steps needs a faster one
     subtract_mean_frame: bool = False  # not in the original: leaves only what moves (see configs.tiny)
+    cpu_ops: bool = False  # the same convolutions and pools computed as XLA:CPU runs fast (cpu_ops.py)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
@@ -122,13 +129,14 @@ class I3D(nn.Module):
             if kind == "conv":
                 channels, kernel, stride = spec
                 x = Unit3D(scaled(channels, self.width), kernel, stride, dtype=self.dtype,
-                           batch_norm_decay=self.batch_norm_decay, name=endpoint)(x, train)
+                           batch_norm_decay=self.batch_norm_decay, cpu_ops=self.cpu_ops, name=endpoint)(x, train)
             elif kind == "pool":
                 window, stride = spec
-                x = nn.max_pool(x, window, stride, padding="SAME")
+                x = (max_pool_by_shifts if self.cpu_ops else nn.max_pool)(x, window, stride, padding="SAME")
             else:
                 widths = MixedWidths(*(scaled(c, self.width) for c in spec))
-                x = Mixed(widths, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay, name=endpoint)(x, train)
+                x = Mixed(widths, dtype=self.dtype, batch_norm_decay=self.batch_norm_decay,
+                          cpu_ops=self.cpu_ops, name=endpoint)(x, train)
             endpoints[endpoint] = x
         window = tuple(min(w, size) for w, size in zip(FINAL_POOL_WINDOW, x.shape[1:4]))
         x = nn.avg_pool(x, window, (1, 1, 1), padding="VALID")

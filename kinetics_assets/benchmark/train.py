@@ -25,6 +25,7 @@ from flax.training import train_state
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from kinetics_assets.benchmark import cpu_ops
 from kinetics_assets.benchmark.configs import I3DConfig, learning_rate, optimizer, with_learning_rate
 from kinetics_assets.benchmark.models import I3D, init_variables
 
@@ -64,7 +65,8 @@ def data_mesh() -> Mesh:
 @functools.cache
 def create_model(config: I3DConfig) -> I3D:
     return I3D(config.num_classes, config.width, config.dropout_rate, dtype=jnp.dtype(config.compute_dtype),
-               batch_norm_decay=config.batch_norm_decay, subtract_mean_frame=config.subtract_mean_frame)
+               batch_norm_decay=config.batch_norm_decay, subtract_mean_frame=config.subtract_mean_frame,
+               cpu_ops=cpu_ops.preferred() if config.cpu_ops is None else config.cpu_ops)
 
 
 def normalize_video(video: jax.Array) -> jax.Array:
