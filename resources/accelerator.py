@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from kinetics_assets.benchmark.run import BenchmarkRun
 
 
+def step_line(step: int, metrics: dict) -> str:
+    """One step-metrics line of the run's log."""
+    return f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+
+
 def training_metadata(summary: dict) -> dict:
     """A training summary (`run_training`'s) as materialization metadata: numbers as numbers."""
     return {key: (round(value, 5) if isinstance(value, float) else value) for key, value in summary.items()}
@@ -34,7 +39,7 @@ class InProcessAccelerator(Accelerator):
         from kinetics_assets.benchmark.run import run_training
 
         def log(step: int, metrics: dict) -> None:  # every config.log_every_steps steps, and after the last
-            context.log.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+            context.log.info(step_line(step, metrics))
 
         summary = run_training(run, on_metrics=log)
         return dg.MaterializeResult(metadata={**training_metadata(summary), "workdir": dg.MetadataValue.path(run.workdir)})

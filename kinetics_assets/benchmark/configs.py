@@ -58,8 +58,8 @@ def tiny(num_classes: int = 4) -> I3DConfig:
     chance 8 %; train top-1 on all 144, val on 23 clips; partitions of 2, 5, 7, 9, 11, 14 clips a class and all):
     - 10 epochs (the configuration before cpu_ops.py made a step 6x cheaper): train 17-39 %, val 9, 22, 35, 26, 22,
       39, 17 % — no rise past 5 clips a class;
-    - 20 epochs: train 23, 28, 53, 45, 66, 53, 48 %, val 17, 35, 43, 39, 61, 30, 30 % (mean 36.6), 222 train CPU s;
-    - 25 epochs: train 31, 30, 53, 49, 67, 60, 45 %, val 17, 35, 35, 39, 43, 39, 30 % (mean 34.2), 248 CPU s;
+    - 20 epochs: train 23, 28, 53, 45, 66, 53, 48 %, val 17, 35, 43, 39, 61, 30, 30 % (mean 36.6), 222 train CPU s (machine loaded);
+    - 25 epochs: train 31, 30, 53, 49, 67, 60, 45 %, val 17, 35, 35, 39, 43, 39, 30 % (mean 34.2), 248 CPU s (loaded);
     - 30 epochs fit 'all' better (58-67 % train, 35-52 % val) but cost ~1.5x the 20 epochs, over the demo's budget.
     20 epochs: the best val at the lowest cost. Batch 16 costs twice batch 8 a step (no saving a clip).
 

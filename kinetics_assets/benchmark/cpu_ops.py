@@ -1,8 +1,8 @@
 """I3D's 3-D convolutions and max pools computed the ways XLA:CPU runs fast; GPUs and TPUs keep the native ops.
 
 XLA:CPU has no fast 3-D convolution and a slow max-pool gradient (``select_and_scatter``). For the tiny model's
-train step (8 clips of 16x24x24) they cost 422 CPU ms, of which the first 7x7x7 convolution took 265 and the pools
-~60 (measured, RESULTS.md "I3D stage of the demo"). Computed as below the step takes 52 ms:
+train step (8 clips of 16x24x24) took 422-454 CPU ms, of which the first 7x7x7 convolution took 265 and the pools
+~60 (measured, RESULTS.md "I3D stage of the demo"). Computed as below the step takes 52-74 ms:
 
 - ``conv3d_as_2d``: a channels-last 3-D convolution as ONE 2-D convolution over (H, W) whose input channels are
   the kernel's temporal taps stacked (the frames t·s … t·s + k - 1 of each output time t).

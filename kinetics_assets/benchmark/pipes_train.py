@@ -16,7 +16,7 @@ from dagster_pipes import (PipesCliArgsParamsLoader, PipesContextLoader, PipesDe
                            open_dagster_pipes)
 
 from kinetics_assets.benchmark.run import BenchmarkRun, run_training
-from resources.accelerator import training_metadata
+from resources.accelerator import step_line, training_metadata
 
 GCS_MESSAGE_INTERVAL_S = 5.0  # seconds between message chunks a GCS writer uploads
 
@@ -54,7 +54,7 @@ def main() -> None:
         run = BenchmarkRun(**pipes.get_extra("run"))
 
         def log(step: int, metrics: dict) -> None:  # every config.log_every_steps steps, and after the last
-            pipes.log.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+            pipes.log.info(step_line(step, metrics))
 
         summary = run_training(run, on_metrics=log)
         pipes.report_asset_materialization(metadata={**training_metadata(summary), "hosts": jax.process_count(),
